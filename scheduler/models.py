@@ -1,0 +1,269 @@
+"""Sweeps, their configs and trials, metric points and the event history; teams and tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def hash_secret(secret: str) -> str:
+    """Return the SHA-256 hex digest under which a token secret is stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100)
+    personal = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin"
+        MEMBER = "member"
+        VIEWER = "viewer"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_role_per_team")]
+
+
+class ApiToken(models.Model):
+    """A named, revocable bearer token for scripts; only its hash is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    PREFIX = "hbs_"
+
+    @classmethod
+    def issue(cls, user, name: str) -> tuple[ApiToken, str]:
+        """Create a token and return it with its secret, which is never stored."""
+        secret = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user, name=name, prefix=secret[:12], key_hash=hash_secret(secret)
+        )
+        return token, secret
+
+
+class SweepStatus(models.TextChoices):
+    CREATED = "created"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    EARLY_STOPPED = "early_stopped"
+
+
+class SweepQuerySet(models.QuerySet):
+    def active(self) -> SweepQuerySet:
+        return self.filter(status__in=Sweep.ACTIVE)
+
+    def visible_to(self, user) -> SweepQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(team__memberships__user=user)
+
+
+class Sweep(models.Model):
+    ACTIVE = (SweepStatus.CREATED, SweepStatus.RUNNING)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="sweeps")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="sweeps"
+    )
+    name = models.CharField(max_length=200)
+    yaml = models.TextField()
+    spec = models.JSONField()
+    plan = models.JSONField()
+    algorithm = models.CharField(max_length=20)
+    concurrency = models.PositiveIntegerField()
+    seed = models.BigIntegerField()
+    status = models.CharField(
+        max_length=20, choices=SweepStatus.choices, default=SweepStatus.CREATED, db_index=True
+    )
+    status_reason = models.TextField(blank=True, default="")
+    last_seq = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SweepQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.pk})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class Config(models.Model):
+    """One sampled hyperparameter set; it lives in exactly one bracket."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="configs")
+    bracket = models.PositiveSmallIntegerField()
+    index = models.PositiveIntegerField()
+    params = models.JSONField()
+
+    class Meta:
+        ordering = ["sweep", "bracket", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "bracket", "index"], name="config_slot_once")
+        ]
+
+
+class TrialStatus(models.TextChoices):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    LOST = "lost"
+
+
+class TrialQuerySet(models.QuerySet):
+    def ended(self) -> TrialQuerySet:
+        return self.filter(status__in=Trial.ENDED)
+
+    def active(self) -> TrialQuerySet:
+        return self.filter(status__in=(TrialStatus.QUEUED, TrialStatus.RUNNING))
+
+
+class Trial(models.Model):
+    """One run of a config at one rung of its bracket."""
+
+    ENDED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.STOPPED, TrialStatus.LOST)
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="trials")
+    config = models.ForeignKey(Config, on_delete=models.CASCADE, related_name="trials")
+    bracket = models.PositiveSmallIntegerField()
+    rung = models.PositiveSmallIntegerField()
+    resource = models.FloatField(null=True, blank=True)
+    parent = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="child"
+    )
+    status = models.CharField(
+        max_length=10, choices=TrialStatus.choices, default=TrialStatus.PENDING
+    )
+    attempt = models.PositiveSmallIntegerField(default=0)
+    promoted = models.BooleanField(default=False)
+    metric_value = models.FloatField(null=True, blank=True)
+    last_metrics = models.JSONField(default=dict, blank=True)
+    command = models.TextField(blank=True, default="")
+    checkpoint_dir = models.CharField(max_length=500, blank=True, default="")
+    token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    pid = models.IntegerField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    stdout_tail = models.TextField(blank=True, default="")
+    stderr_tail = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TrialQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sweep", "bracket", "rung", "config"], name="trial_once_per_rung"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["sweep", "status"]),
+            models.Index(fields=["sweep", "bracket", "rung"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"trial {self.pk} (sweep {self.sweep_id}, s={self.bracket}, rung {self.rung})"
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status in self.ENDED
+
+    @property
+    def duration(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+
+class MetricPoint(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="metric_points")
+    name = models.CharField(max_length=100)
+    step = models.FloatField()
+    value = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["trial", "name", "step"])]
+
+
+class Event(models.Model):
+    """One entry of a sweep's history; `seq` grows by one per sweep."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sweep", "seq"]
+        constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="event_seq_once")]
+
+
+class ShareLink(models.Model):
+    """A revocable read-only link to one sweep."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="share_links")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    nonce = models.CharField(max_length=32, default=new_nonce)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def is_valid(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()

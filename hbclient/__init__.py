@@ -1,0 +1,99 @@
+"""What a training script needs from hbsite, with no Django and no third-party imports.
+
+    import hbclient
+    lr = hbclient.params()["learning_rate"]
+    steps = hbclient.resource()            # this rung's resource (e.g. num_steps)
+    ckpt = hbclient.checkpoint_dir()       # shared across rungs when `resume: true`
+    hbclient.report(step=10, loss=0.31)    # one metric line on stdout
+
+`report` prints `{"hbsite.metrics": {...}, "step": N}`; the runner records it. A script run
+outside a runner's stdout (or one that prefers HTTP) can use `ApiReporter`, which batches
+points and posts them to the trial's metrics endpoint with the per-trial token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+METRICS_KEY = "hbsite.metrics"
+
+
+def params() -> dict[str, Any]:
+    """Return this trial's hyperparameters."""
+    value = json.loads(os.environ.get("HBSITE_PARAMS", "{}"))
+    assert isinstance(value, dict)
+    return value
+
+
+def resource() -> int | float | None:
+    """Return the resource this trial runs to (absolute, e.g. total epochs)."""
+    raw = os.environ.get("HBSITE_RESOURCE")
+    value = json.loads(raw) if raw else None
+    assert value is None or isinstance(value, (int, float))
+    return value
+
+
+def checkpoint_dir() -> Path:
+    """Return (and create) the directory to save and resume checkpoints in."""
+    path = Path(os.environ.get("HBSITE_CHECKPOINT_DIR", "checkpoints"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def report(step: float | None = None, **values: float) -> None:
+    """Print one metric line that the runner records as metric points."""
+    line: dict[str, Any] = {METRICS_KEY: values}
+    if step is not None:
+        line["step"] = step
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+class ApiReporter:
+    """Send metric points over HTTP in batches, with the trial's token."""
+
+    def __init__(self, every: float = 1.0, url: str | None = None, token: str | None = None):
+        self.url = (url or os.environ["HBSITE_API_URL"]).rstrip("/")
+        self.token = token or os.environ["HBSITE_TRIAL_TOKEN"]
+        self.trial = os.environ.get("HBSITE_TRIAL_ID", "")
+        self.every = every
+        self.points: list[dict[str, Any]] = []
+        self.last_sent = time.monotonic()
+
+    def report(self, step: float | None = None, **values: float) -> None:
+        """Buffer points; send them when the batch is older than `every` seconds."""
+        for name, value in values.items():
+            point: dict[str, Any] = {"name": name, "value": value}
+            if step is not None:
+                point["step"] = step
+            self.points.append(point)
+        if time.monotonic() - self.last_sent >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every buffered point now."""
+        if not self.points:
+            return
+        body = json.dumps({"points": self.points}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/api/trials/{self.trial}/metrics/",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Trial {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+        self.points, self.last_sent = [], time.monotonic()
+
+    def __enter__(self) -> ApiReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()

@@ -146,6 +146,9 @@ HBSITE_DATA_DIR = Path(env("HBSITE_DATA_DIR", str(BASE_DIR / "var" / "data")))
 HBSITE_API_URL = env("HBSITE_API_URL", "http://127.0.0.1:8000")
 HBSITE_HEARTBEAT_SECONDS = float(env("HBSITE_HEARTBEAT_SECONDS", "2"))
 HBSITE_LOST_AFTER_SECONDS = float(env("HBSITE_LOST_AFTER_SECONDS", "20"))
+# A trial queued this long without a runner taking it gets its task message sent again
+# (a duplicate is harmless: only one runner can claim a queued trial).
+HBSITE_REQUEUE_AFTER_SECONDS = float(env("HBSITE_REQUEUE_AFTER_SECONDS", "300"))
 HBSITE_MAX_RETRIES = envint("HBSITE_MAX_RETRIES", 2)
 HBSITE_OUTPUT_TAIL_BYTES = envint("HBSITE_OUTPUT_TAIL_BYTES", 64 * 1024)
 HBSITE_MAX_METRIC_BATCH = envint("HBSITE_MAX_METRIC_BATCH", 5000)

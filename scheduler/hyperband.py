@@ -179,8 +179,7 @@ def hyperband_plan(
     """
     limit = _check_max_iter(max_iter)
     _check_eta(eta)
-    if sizing not in SIZINGS:
-        raise ValueError(f"sizing must be one of {', '.join(SIZINGS)}, got {sizing!r}")
+    _check_sizing(sizing)
     _check_max_configs(max_configs)
     top = s_max(limit, eta)
     brackets = tuple(
@@ -194,6 +193,7 @@ def bracket_size(s: int, top: int, eta: int, sizing: str = ALGORITHM1) -> int:
     """Return n(s), the configs bracket s samples when the largest bracket is s_max=top."""
     if not 0 <= s <= top:
         raise ValueError(f"s must be in 0..{top}, got {s}")
+    _check_sizing(sizing)
     scale: int = eta**s  # int ** non-negative int is an int; typeshed says Any
     if sizing == TABLE1:
         return (top + 1) // (s + 1) * scale
@@ -303,6 +303,11 @@ def _check_eta(eta: int) -> None:
         raise ValueError(f"eta must be an integer, got {eta!r}")
     if eta < 2:
         raise ValueError(f"eta must be >= 2, got {eta}")
+
+
+def _check_sizing(sizing: str) -> None:
+    if sizing not in SIZINGS:
+        raise ValueError(f"sizing must be one of {', '.join(SIZINGS)}, got {sizing!r}")
 
 
 def _check_max_configs(max_configs: int | None) -> None:

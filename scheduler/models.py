@@ -225,6 +225,23 @@ class Trial(models.Model):
         return (end - self.started_at).total_seconds()
 
 
+class RungDecision(models.Model):
+    """The promotion decided for one finished rung: how many went up and the cut-off value."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="decisions")
+    bracket = models.PositiveSmallIntegerField()
+    rung = models.PositiveSmallIntegerField()
+    promoted = models.PositiveIntegerField()
+    cutoff = models.FloatField(null=True, blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sweep", "-bracket", "rung"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "bracket", "rung"], name="decide_rung_once")
+        ]
+
+
 class MetricPoint(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="metric_points")
     name = models.CharField(max_length=100)

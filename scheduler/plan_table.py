@@ -47,9 +47,13 @@ def _render_single(plan: Plan) -> str:
 
 
 def _title(plan: Plan, resource_name: str) -> str:
-    max_iter = "?" if plan.max_iter is None else _number(plan.max_iter, exact=True)
+    max_iter = plan.max_iter
+    if max_iter is not None and max_iter.denominator != 1:
+        text = _number(float(max_iter))
+    else:
+        text = str(max_iter)
     return (
-        f"{plan.algorithm} plan: max_iter={max_iter}, eta={plan.eta}; "
+        f"{plan.algorithm} plan: max_iter={text}, eta={plan.eta}; "
         f"cells are configs {TIMES} {resource_name}"
     )
 
@@ -85,30 +89,30 @@ def _totals(plan: Plan, resource_type: str, resource_name: str) -> list[str]:
     )
 
 
-def _label_values(pairs: list[tuple[str, object]]) -> list[str]:
+def _label_values(pairs: list[tuple[str, int | float]]) -> list[str]:
     labels = [f"total {label}:" for label, _ in pairs]
     width = max(len(label) for label in labels)
-    return [f"{label.ljust(width)} {_number(value)}" for label, (_, value) in zip(labels, pairs)]
+    return [
+        f"{label.ljust(width)} {_number(value)}"
+        for label, (_, value) in zip(labels, pairs, strict=True)
+    ]
 
 
 def _notes(plan: Plan) -> list[str]:
-    notes = []
+    notes: list[str] = []
     capped = [bracket for bracket in plan.brackets if bracket.capped]
     if capped:
         names = ", ".join(f"bracket={bracket.s}" for bracket in capped)
         notes.append(
-            f"capped: {names} start with {capped[0].n_configs} configs, "
-            "all the search space holds"
+            f"capped: {names} start with {capped[0].n_configs} configs, all the search space holds"
         )
     if plan.sizing == TABLE1:
         notes.append("sizing: table1 (the paper's Table 1: (s_max+1)/(s+1) truncated to an int)")
     return notes
 
 
-def _number(value: object, exact: bool = False) -> str:
+def _number(value: int | float) -> str:
     # Floats show 4 decimals at most: the table is for reading; to_dict keeps full precision.
     if isinstance(value, float):
         return repr(round(value, 4))
-    if exact and hasattr(value, "denominator") and value.denominator != 1:
-        return repr(round(float(value), 4))
     return str(value)

@@ -1,6 +1,169 @@
+"""Shared fixtures: a fixed cast of users, and real processes (Celery worker, ASGI server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, every: float = 0.1) -> object:
+    """Poll until `predicate()` is truthy and return it; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def process_env(django_db_setup, server_port) -> dict[str, str]:
+    """The environment for worker and server processes: the test database and Redis."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hbsite.settings_test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "HBSITE_DATA_DIR": str(settings.HBSITE_DATA_DIR),
+        "HBSITE_API_URL": f"http://127.0.0.1:{server_port}",
+        "HBSITE_HEARTBEAT_SECONDS": str(settings.HBSITE_HEARTBEAT_SECONDS),
+        "HBSITE_LOST_AFTER_SECONDS": str(settings.HBSITE_LOST_AFTER_SECONDS),
+        "DEBUG": "False",
+        "SECURE_SSL_REDIRECT": "False",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_process(argv: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
+    """Start a helper process in its own process group, logging to artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / log_name, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a helper process group, forcefully if it does not go in time."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+
+
+def worker_argv(queues: str, concurrency: int, name: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "hbsite", "worker", "-Q", queues,
+        "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
+        "--without-gossip", "--without-mingle", "-l", "INFO",
+    ]  # fmt: skip
+
+
+def ping_worker(name: str) -> bool:
+    from hbsite.celery import app
+
+    replies = app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+    return bool(replies)
+
+
+@pytest.fixture(scope="session")
+def redis_clean(process_env) -> None:
+    """Empty the test Redis database once per session (broker queues, channel groups)."""
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(process_env, redis_clean) -> Iterator[subprocess.Popen]:
+    """A real Celery worker on both queues, against the test database and Redis."""
+    proc = start_process(worker_argv("scheduler,trials", 8, "main"), process_env, "worker.log")
+    wait_for(lambda: ping_worker("main"), timeout=60, every=0.5)
+    yield proc
+    stop_process(proc)
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user("owner", password="pw-owner-123")
+def start_worker(process_env, redis_clean) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start extra workers for one test; they are killed when it ends."""
+    started: list[subprocess.Popen] = []
+
+    def start(queues: str = "trials", concurrency: int = 4, name: str = "extra"):
+        proc = start_process(worker_argv(queues, concurrency, name), process_env, f"{name}.log")
+        started.append(proc)
+        wait_for(lambda: ping_worker(name), timeout=60, every=0.5)
+        return proc
+
+    yield start
+    for proc in started:
+        stop_process(proc, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def asgi_server(process_env, server_port, redis_clean) -> Iterator[str]:
+    """The real ASGI app under uvicorn; yields its base URL."""
+    argv = [
+        sys.executable, "-m", "uvicorn", "hbsite.asgi:application",
+        "--host", "127.0.0.1", "--port", str(server_port), "--log-level", "warning",
+    ]  # fmt: skip
+    proc = start_process(argv, process_env, "server.log")
+    url = f"http://127.0.0.1:{server_port}"
+
+    def up() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", server_port)) == 0
+
+    wait_for(up, timeout=60, every=0.2)
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture
+def cast(db):
+    """The fixed cast for access tests: one team with an admin, a member and a viewer,
+    plus an outsider in a team of their own."""
+    from django.contrib.auth import get_user_model
+
+    from scheduler.models import Membership, Team
+
+    users = {}
+    team = Team.objects.create(name="Vision")
+    for role in ("admin", "member", "viewer"):
+        user = get_user_model().objects.create_user(role, password=f"pw-{role}-123")
+        Membership.objects.create(team=team, user=user, role=role)
+        users[role] = user
+    outsider = get_user_model().objects.create_user("outsider", password="pw-outsider-123")
+    other = Team.objects.create(name="Elsewhere")
+    Membership.objects.create(team=other, user=outsider, role="admin")
+    users["outsider"] = outsider
+    return type("Cast", (), {"team": team, "other_team": other, **users})

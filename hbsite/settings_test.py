@@ -1,0 +1,14 @@
+"""Test settings: the normal settings on a Redis database and data dir of their own."""
+
+import os
+import tempfile
+
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("HBSITE_DATA_DIR", os.path.join(tempfile.gettempdir(), "hbsite-test-data"))
+os.environ.setdefault("HBSITE_HEARTBEAT_SECONDS", "0.5")
+os.environ.setdefault("HBSITE_LOST_AFTER_SECONDS", "4")
+os.environ.setdefault("DB_POOL_MAX", "8")
+
+from .settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

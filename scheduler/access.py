@@ -1,0 +1,94 @@
+"""Who may do what with a sweep: team roles and share links, decided in this one place.
+
+Pages, the API and websockets all ask `sweep_access`; a sweep the caller may not see is
+reported as missing (404), never as forbidden, so sweep ids leak nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core import signing
+from django.db import transaction
+
+from .models import Membership, ShareLink, Sweep, Team
+
+VIEWER, MEMBER, ADMIN = Membership.Role.VIEWER, Membership.Role.MEMBER, Membership.Role.ADMIN
+RANK = {VIEWER: 0, MEMBER: 1, ADMIN: 2}
+SHARE_SALT = "hbsite.share-link"
+
+
+@dataclass(frozen=True)
+class Access:
+    """A caller's access to one sweep: a team role, or a read-only share link."""
+
+    sweep: Sweep
+    role: str
+    share_link: ShareLink | None = None
+
+    def allows(self, need: str) -> bool:
+        """Tell whether this access includes the `need` role (viewer < member < admin)."""
+        return RANK[self.role] >= RANK[need]
+
+
+def team_role(user, team_id: int) -> str | None:
+    """Return the user's role in a team, or None."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.filter(team_id=team_id, user=user).values_list("role", flat=True).first()
+    )
+
+
+def visible_sweeps(user):
+    """Return the sweeps of every team the user belongs to."""
+    return Sweep.objects.visible_to(user)
+
+
+def teams_of(user, need: str = VIEWER):
+    """Return the teams in which the user has at least the `need` role."""
+    if not user.is_authenticated:
+        return Team.objects.none()
+    roles = [role for role, rank in RANK.items() if rank >= RANK[need]]
+    return Team.objects.filter(memberships__user=user, memberships__role__in=roles).distinct()
+
+
+def sweep_access(user, sweep_id: int, share_token: str | None = None) -> Access | None:
+    """Return the caller's access to a sweep, or None when it must look missing."""
+    sweep = Sweep.objects.select_related("team", "owner").filter(pk=sweep_id).first()
+    if sweep is None:
+        return None
+    role = team_role(user, sweep.team_id)
+    if role is not None:
+        return Access(sweep=sweep, role=role)
+    link = share_link_from_token(share_token) if share_token else None
+    if link is not None and link.sweep_id == sweep.pk:
+        return Access(sweep=sweep, role=VIEWER, share_link=link)
+    return None
+
+
+def share_token(link: ShareLink) -> str:
+    """Return the signed token that grants read access through a share link."""
+    return signing.dumps({"l": link.pk, "n": link.nonce}, salt=SHARE_SALT)
+
+
+def share_link_from_token(token: str) -> ShareLink | None:
+    """Return the valid share link a token stands for, or None (bad, revoked or expired)."""
+    try:
+        data = signing.loads(token, salt=SHARE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    link = ShareLink.objects.filter(pk=data.get("l"), nonce=data.get("n")).first()
+    return link if link is not None and link.is_valid else None
+
+
+@transaction.atomic
+def personal_team(user) -> Team:
+    """Return the user's personal team, creating it (with the user as admin) if needed."""
+    team = Team.objects.filter(personal=True, memberships__user=user).first()
+    if team is None:
+        team = Team.objects.create(name=f"{user.get_username()}'s team", personal=True)
+        Membership.objects.create(team=team, user=user, role=ADMIN)
+    return team

@@ -1,0 +1,114 @@
+"""Metric points: validate, store in bulk, keep each trial's last values, read downsampled."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, JSONField, Value
+from django.db.models.expressions import CombinedExpression
+
+from . import engine, events
+from .models import MetricPoint, Trial
+
+MAX_NAME = 100
+
+
+class MetricError(ValueError):
+    """A metric point that cannot be stored; the message says why."""
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    step: float
+    value: float
+
+
+def parse_points(items: Iterable[Any], default_step: float | None) -> list[Point]:
+    """Turn `{"name", "value", "step"?}` dicts into points; raise MetricError on the first bad one."""
+    points = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise MetricError(f"point {n}: expected an object with name and value")
+        step = item.get("step", default_step)
+        points.append(make_point(item.get("name"), step, item.get("value"), where=f"point {n}"))
+    if len(points) > settings.HBSITE_MAX_METRIC_BATCH:
+        raise MetricError(f"at most {settings.HBSITE_MAX_METRIC_BATCH} points per request")
+    return points
+
+
+def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point:
+    """Check one point's parts and build it."""
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
+    if not is_number(value):
+        raise MetricError(f"{where}: value of {name!r} must be a number")
+    if step is None:
+        step = 0
+    if not is_number(step) or not math.isfinite(step):
+        raise MetricError(f"{where}: step of {name!r} must be a finite number")
+    return Point(name=name, step=float(step), value=float(value))
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def record(trial: Trial, points: list[Point]) -> None:
+    """Store points in bulk, update the trial's last values, and publish them live."""
+    if not points:
+        return
+    with transaction.atomic():
+        MetricPoint.objects.bulk_create(
+            MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points
+        )
+        last = {p.name: (p.value if math.isfinite(p.value) else None) for p in points}
+        update_last_values(trial, last)
+    events.publish_metrics(trial.sweep_id, trial.pk, [json_point(p) for p in points])
+    spec = engine.parse_cached(trial.sweep.yaml)
+    if engine.rule_reached(spec, last) is not None:
+        engine.advance(trial.sweep_id)
+
+
+def update_last_values(trial: Trial, last: dict[str, float | None]) -> None:
+    """Merge the newest values into the trial's last_metrics and its ranking value."""
+    # Concatenating jsonb in the database keeps concurrent writers from losing each other's keys.
+    merged = CombinedExpression(F("last_metrics"), "||", Value(last, output_field=JSONField()))
+    updates: dict[str, Any] = {"last_metrics": merged}
+    metric = engine.parse_cached(trial.sweep.yaml).metric
+    if metric is not None and metric.name in last:
+        # A NaN value is stored as None: it ranks last, like a trial that never reported.
+        updates["metric_value"] = last[metric.name]
+    Trial.objects.filter(pk=trial.pk).update(**updates)
+    trial.last_metrics = {**trial.last_metrics, **last}
+
+
+def json_point(point: Point) -> dict[str, Any]:
+    value = point.value if math.isfinite(point.value) else None
+    return {"name": point.name, "step": point.step, "value": value}
+
+
+def downsample(rows: list[tuple[float, float]], limit: int) -> list[tuple[float, float]]:
+    """Keep at most `limit` points spread evenly, always keeping the first and last."""
+    if limit <= 0 or len(rows) <= limit:
+        return rows
+    if limit == 1:
+        return [rows[-1]]
+    stride = (len(rows) - 1) / (limit - 1)
+    return [rows[round(k * stride)] for k in range(limit)]
+
+
+def series(trial: Trial, name: str | None = None, limit: int = 0) -> dict[str, list[list[float]]]:
+    """Return a trial's metrics as {name: [[step, value], ...]}, downsampled when asked."""
+    query = trial.metric_points.order_by("name", "step", "id")
+    if name:
+        query = query.filter(name=name)
+    out: dict[str, list[tuple[float, float]]] = {}
+    for metric_name, step, value in query.values_list("name", "step", "value"):
+        out.setdefault(metric_name, []).append((step, value))
+    return {k: [[s, v] for s, v in downsample(v, limit)] for k, v in out.items()}

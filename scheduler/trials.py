@@ -1,0 +1,185 @@
+"""A trial's life as the runner, the API and reconcile change it, always under the sweep lock."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import engine, events
+from .models import Sweep, SweepStatus, Trial, TrialStatus, hash_secret
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a runner needs to start a trial it has claimed."""
+
+    trial: Trial
+    token: str
+
+
+def lock_trial(trial_id: int) -> tuple[Sweep, Trial] | None:
+    """Lock a trial's sweep, then the trial (always in that order, so no deadlock)."""
+    sweep_id = Trial.objects.filter(pk=trial_id).values_list("sweep_id", flat=True).first()
+    if sweep_id is None:
+        return None
+    sweep = engine.lock_sweep(sweep_id)
+    trial = Trial.objects.select_for_update().filter(pk=trial_id).first()
+    if sweep is None or trial is None:
+        return None
+    return sweep, trial
+
+
+@transaction.atomic
+def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
+    """Mark a queued trial running for this worker; None when it is not ours to run.
+
+    `prepare(trial)` fills in the command and checkpoint dir before the trial is saved.
+    """
+    locked = lock_trial(trial_id)
+    if locked is None:
+        return None
+    sweep, trial = locked
+    if trial.status != TrialStatus.QUEUED or sweep.status != SweepStatus.RUNNING:
+        return None
+    token = secrets.token_urlsafe(24)
+    now = timezone.now()
+    trial.status, trial.worker, trial.token_hash = TrialStatus.RUNNING, worker, hash_secret(token)
+    trial.attempt += 1
+    trial.started_at = trial.heartbeat_at = now
+    trial.finished_at, trial.exit_code, trial.error = None, None, ""
+    prepare(trial)
+    trial.save()
+    events.emit(sweep, events.TRIAL_STARTED, trial_payload(trial))
+    return Claim(trial=trial, token=token)
+
+
+def heartbeat(trial_id: int, pid: int | None) -> bool:
+    """Record that the runner is alive; False when the trial should no longer run."""
+    return bool(
+        Trial.objects.filter(pk=trial_id, status=TrialStatus.RUNNING).update(
+            heartbeat_at=timezone.now(), pid=pid
+        )
+    )
+
+
+@transaction.atomic
+def finish(trial_id: int, exit_code: int | None, error: str, stdout: str, stderr: str) -> None:
+    """Store how a trial's process ended and let the scheduler take the next step."""
+    locked = lock_trial(trial_id)
+    if locked is None:
+        return
+    sweep, trial = locked
+    trial.exit_code, trial.stdout_tail, trial.stderr_tail = exit_code, stdout, stderr
+    fields = ["exit_code", "stdout_tail", "stderr_tail", "pid"]
+    trial.pid = None
+    if trial.status == TrialStatus.RUNNING:
+        trial.status = TrialStatus.SUCCEEDED if exit_code == 0 else TrialStatus.FAILED
+        trial.error = error or ("" if exit_code == 0 else f"exited with code {exit_code}")
+        trial.finished_at = timezone.now()
+        fields += ["status", "error", "finished_at"]
+        trial.save(update_fields=fields)
+        events.emit(sweep, events.TRIAL_FINISHED, trial_payload(trial))
+    else:
+        trial.save(update_fields=fields)
+    engine.schedule_advance(sweep.pk)
+
+
+@transaction.atomic
+def kill(trial_id: int) -> bool:
+    """Stop one trial at a user's request; its runner terminates the process."""
+    locked = lock_trial(trial_id)
+    if locked is None:
+        return False
+    sweep, trial = locked
+    if trial.has_ended:
+        return False
+    trial.status, trial.finished_at = TrialStatus.STOPPED, timezone.now()
+    trial.error = "killed by a user"
+    trial.save(update_fields=["status", "finished_at", "error"])
+    events.emit(sweep, events.TRIAL_FINISHED, trial_payload(trial))
+    engine.schedule_advance(sweep.pk)
+    return True
+
+
+@transaction.atomic
+def stop_sweep(sweep_id: int, reason: str = "stopped by a user") -> bool:
+    """Stop a sweep and every trial it has not finished."""
+    sweep = engine.lock_sweep(sweep_id)
+    if sweep is None or not sweep.is_active:
+        return False
+    engine.end_sweep(sweep, SweepStatus.STOPPED, reason)
+    return True
+
+
+@transaction.atomic
+def recover_lost(trial_id: int) -> None:
+    """Requeue a running trial whose runner stopped heartbeating, or mark it lost."""
+    locked = lock_trial(trial_id)
+    if locked is None:
+        return
+    sweep, trial = locked
+    if trial.status != TrialStatus.RUNNING or not heartbeat_is_stale(trial):
+        return
+    limit = engine.load_spec(sweep).run.max_retries
+    retries = settings.HBSITE_MAX_RETRIES if limit is None else limit
+    previous_worker = trial.worker
+    trial.pid, trial.worker = None, ""
+    if trial.attempt <= retries:
+        trial.status = TrialStatus.PENDING
+        trial.save(update_fields=["status", "pid", "worker"])
+        events.emit(sweep, events.TRIAL_REQUEUED, {**trial_payload(trial), "lost_worker": previous_worker})
+    else:
+        trial.status, trial.finished_at = TrialStatus.LOST, timezone.now()
+        trial.error = f"runner {previous_worker} stopped answering after {trial.attempt} attempts"
+        trial.save(update_fields=["status", "pid", "worker", "finished_at", "error"])
+        events.emit(sweep, events.TRIAL_FINISHED, trial_payload(trial))
+    engine.schedule_advance(sweep.pk)
+
+
+def heartbeat_is_stale(trial: Trial) -> bool:
+    """Tell whether a running trial's last heartbeat is older than the lost-after limit."""
+    limit = timezone.now() - timedelta(seconds=settings.HBSITE_LOST_AFTER_SECONDS)
+    return trial.heartbeat_at is None or trial.heartbeat_at < limit
+
+
+def stale_trial_ids() -> list[int]:
+    """Return running trials whose runner has not heartbeated in time."""
+    limit = timezone.now() - timedelta(seconds=settings.HBSITE_LOST_AFTER_SECONDS)
+    return list(
+        Trial.objects.filter(status=TrialStatus.RUNNING, heartbeat_at__lt=limit).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def stuck_queued_ids() -> list[int]:
+    """Return trials queued so long ago that their task message was probably lost."""
+    limit = timezone.now() - timedelta(seconds=settings.HBSITE_REQUEUE_AFTER_SECONDS)
+    return list(
+        Trial.objects.filter(status=TrialStatus.QUEUED, queued_at__lt=limit).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def trial_payload(trial: Trial) -> dict[str, Any]:
+    """Describe a trial's state for an event."""
+    value = trial.metric_value
+    return {
+        "trial": trial.pk,
+        "config": trial.config_id,
+        "bracket": trial.bracket,
+        "rung": trial.rung,
+        "status": trial.status,
+        "attempt": trial.attempt,
+        "resource": trial.resource,
+        "metric_value": None if value is None or math.isnan(value) else value,
+        "error": trial.error,
+    }

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "scheduler",
     "frontend",
@@ -80,7 +81,9 @@ TEMPLATES = [
 # would otherwise open a connection per request.
 # https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool
 DATABASES = {
-    "default": dj_database_url.parse(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hbsite"))
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hbsite")
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", "True"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -169,6 +172,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "hbsite API",
     "DESCRIPTION": "Hyperband sweeps: submit Polyaxon hptuning YAML, follow trials and metrics.",
     "VERSION": "0.1.0",
+    # Swagger UI's assets come from the sidecar package, so the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SweepStatusEnum": "scheduler.models.SweepStatus",
+        "TrialStatusEnum": "scheduler.models.TrialStatus",
+    },
 }
 
 # Production hardening, on whenever DEBUG is off.

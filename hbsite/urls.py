@@ -3,4 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("scheduler.api.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("frontend.urls")),
 ]

@@ -9,6 +9,7 @@ dispatch pending trials up to `concurrency`, and finish the sweep.
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import secrets
 from collections import defaultdict
@@ -21,7 +22,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import events, hyperband, spec as specs
+from . import events, hyperband
+from . import spec as specs
 from .models import (
     Config,
     RungDecision,
@@ -123,7 +125,10 @@ def advance(sweep_id: int) -> None:
 def sample_configs(spec: specs.SweepSpec, seed: int, s: int, n: int) -> list[dict[str, Any]]:
     """Draw the configs of bracket s, reproducibly from the sweep's seed."""
     if spec.grid_search is not None:
-        return spec.matrix.grid()[:n]
+        # The first n grid points, without building a grid that may be far larger than n.
+        names = [param.name for param in spec.matrix.params]
+        points = itertools.product(*(param.grid() for param in spec.matrix.params))
+        return [dict(zip(names, point, strict=True)) for point in itertools.islice(points, n)]
     # A string seed per bracket keeps each bracket's draw independent of the others.
     return spec.matrix.sample(random.Random(f"{seed}:{s}"), n)
 
@@ -214,9 +219,7 @@ def first_early_stop(
     for rule in spec.early_stopping:
         value = Cast(KeyTextTransform(rule.metric, "last_metrics"), FloatField())
         lookup = "v__gte" if rule.optimization == "maximize" else "v__lte"
-        trial = (
-            sweep.trials.annotate(v=value).filter(**{lookup: rule.value}).order_by("id").first()
-        )
+        trial = sweep.trials.annotate(v=value).filter(**{lookup: rule.value}).order_by("id").first()
         if trial is not None:
             return trial, rule, float(trial.last_metrics[rule.metric])
     return None
@@ -304,7 +307,9 @@ def finish_if_done(sweep: Sweep, spec: specs.SweepSpec) -> None:
 def best_trial(sweep: Sweep) -> Trial | None:
     """Return the succeeded trial with the best ranking-metric value so far."""
     metric = load_spec(sweep).metric
-    ranked = sweep.trials.filter(status=TrialStatus.SUCCEEDED, metric_value__isnull=False)
+    ranked = sweep.trials.filter(
+        status=TrialStatus.SUCCEEDED, metric_value__isnull=False
+    ).select_related("config")
     if metric is None:
         return ranked.order_by("id").first()
     order = "-metric_value" if metric.optimization == "maximize" else "metric_value"
@@ -328,9 +333,7 @@ def best(sweep: Sweep) -> dict[str, Any] | None:
 
 def rung_plan(sweep: Sweep) -> dict[tuple[int, int], dict[str, Any]]:
     """Map (bracket, rung) to the planned rung of the stored plan."""
-    return {
-        (b["s"], r["rung"]): r for b in sweep.plan["brackets"] for r in b["rungs"]
-    }
+    return {(b["s"], r["rung"]): r for b in sweep.plan["brackets"] for r in b["rungs"]}
 
 
 def status_counts(sweep: Sweep) -> dict[tuple[int, int], dict[str, int]]:

@@ -30,7 +30,7 @@ class Point:
 
 
 def parse_points(items: Iterable[Any], default_step: float | None) -> list[Point]:
-    """Turn `{"name", "value", "step"?}` dicts into points; raise MetricError on the first bad one."""
+    """Turn `{"name", "value", "step"?}` dicts into points; raise MetricError on a bad one."""
     points = []
     for n, item in enumerate(items):
         if not isinstance(item, dict):
@@ -103,7 +103,7 @@ def downsample(rows: list[tuple[float, float]], limit: int) -> list[tuple[float,
     return [rows[round(k * stride)] for k in range(limit)]
 
 
-def series(trial: Trial, name: str | None = None, limit: int = 0) -> dict[str, list[list[float]]]:
+def series(trial: Trial, name: str | None = None, limit: int = 0) -> dict[str, list[list[Any]]]:
     """Return a trial's metrics as {name: [[step, value], ...]}, downsampled when asked."""
     query = trial.metric_points.order_by("name", "step", "id")
     if name:
@@ -111,4 +111,8 @@ def series(trial: Trial, name: str | None = None, limit: int = 0) -> dict[str, l
     out: dict[str, list[tuple[float, float]]] = {}
     for metric_name, step, value in query.values_list("name", "step", "value"):
         out.setdefault(metric_name, []).append((step, value))
-    return {k: [[s, v] for s, v in downsample(v, limit)] for k, v in out.items()}
+    # NaN and infinity have no JSON form: a diverged point reads as a gap (null).
+    return {
+        k: [[s, v if math.isfinite(v) else None] for s, v in downsample(rows, limit)]
+        for k, rows in out.items()
+    }

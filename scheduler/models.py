@@ -46,6 +46,9 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_role_per_team")]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} is {self.role} of team {self.team_id}"
+
 
 class ApiToken(models.Model):
     """A named, revocable bearer token for scripts; only its hash is stored."""
@@ -61,6 +64,9 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     PREFIX = "hbs_"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
 
     @classmethod
     def issue(cls, user, name: str) -> tuple[ApiToken, str]:
@@ -140,6 +146,9 @@ class Config(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["sweep", "bracket", "index"], name="config_slot_once")
         ]
+
+    def __str__(self) -> str:
+        return f"config {self.pk} of sweep {self.sweep_id}"
 
 
 class TrialStatus(models.TextChoices):
@@ -241,6 +250,9 @@ class RungDecision(models.Model):
             models.UniqueConstraint(fields=["sweep", "bracket", "rung"], name="decide_rung_once")
         ]
 
+    def __str__(self) -> str:
+        return f"sweep {self.sweep_id} s={self.bracket} rung {self.rung}: {self.promoted} up"
+
 
 class MetricPoint(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="metric_points")
@@ -251,6 +263,9 @@ class MetricPoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["trial", "name", "step"])]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.step}={self.value}"
 
 
 class Event(models.Model):
@@ -266,6 +281,9 @@ class Event(models.Model):
         ordering = ["sweep", "seq"]
         constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="event_seq_once")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.seq} of sweep {self.sweep_id}"
+
 
 class ShareLink(models.Model):
     """A revocable read-only link to one sweep."""
@@ -278,6 +296,9 @@ class ShareLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"share link {self.pk} of sweep {self.sweep_id}"
 
     @property
     def is_valid(self) -> bool:

@@ -67,7 +67,7 @@ def prepare(trial: Trial) -> None:
 
 
 def working_dir(trial: Trial) -> Path:
-    """Return the trial's working directory: run.workdir (relative to the project) or the sweep's."""
+    """Return the trial's working dir: run.workdir (relative to the project) or the sweep's."""
     spec = engine.load_spec(trial.sweep)
     if spec.run.workdir:
         return Path(settings.BASE_DIR) / spec.run.workdir
@@ -126,8 +126,8 @@ class Output:
         self.bad_lines = 0
         self.lock = threading.Lock()
         self.threads = [
-            threading.Thread(target=self._read, args=(proc.stdout, self.stdout, True), daemon=True),
-            threading.Thread(target=self._read, args=(proc.stderr, self.stderr, False), daemon=True),
+            threading.Thread(target=self._read, args=args, daemon=True)
+            for args in ((proc.stdout, self.stdout, True), (proc.stderr, self.stderr, False))
         ]
         for thread in self.threads:
             thread.start()

@@ -141,10 +141,9 @@ def _num(args: Sequence[Num]) -> int:
 
 def _linspace_at(args: Sequence[Num], i: int) -> float:
     start, stop, num = args[:3]
-    if i == num - 1:  # the endpoint is exact, not start + (num-1)*delta
-        return float(stop)
-    if i == 0:
+    if num == 1:  # the only value is start, as in numpy
         return float(start)
+    # Exact fractions: the endpoint is stop itself, not start + (num-1)*delta rounded.
     return float(_exact(start) + (_exact(stop) - _exact(start)) * i / int(num - 1))
 
 
@@ -442,7 +441,7 @@ def _no_repeats(name: str, kind: str, values: Sequence[object]) -> None:
     for value in values:
         key = (type(value), value)
         if key in seen:
-            _fail(name, f"{kind} lists {_fmt(value)} twice; each value must appear once")
+            _fail(name, f"{kind} lists {_show(value)} twice; each value must appear once")
         seen.add(key)
 
 
@@ -482,7 +481,9 @@ def _parse_pvalues(name: str, raw: object) -> Distribution:
     values = tuple(value for value, _ in pairs)
     weights = tuple(weight for _, weight in pairs)
     total = math.fsum(weights)
-    if abs(total - 1) > PVALUES_TOLERANCE:
+    # Polyaxon accepted a total below 1 (its reference example sums to 0.9); draws then use
+    # the probabilities in proportion, and the spec parser warns. Above 1 is an error.
+    if total > 1 + PVALUES_TOLERANCE or total <= 0:
         _fail(name, f"pvalues probabilities must sum to 1, got {total:g}")
     _no_repeats(name, "pvalues", values)
     return Distribution(name, "pvalues", values, weights)

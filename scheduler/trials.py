@@ -134,7 +134,9 @@ def recover_lost(trial_id: int) -> None:
     if trial.attempt <= retries:
         trial.status = TrialStatus.PENDING
         trial.save(update_fields=["status", "pid", "worker"])
-        events.emit(sweep, events.TRIAL_REQUEUED, {**trial_payload(trial), "lost_worker": previous_worker})
+        events.emit(
+            sweep, events.TRIAL_REQUEUED, {**trial_payload(trial), "lost_worker": previous_worker}
+        )
     else:
         trial.status, trial.finished_at = TrialStatus.LOST, timezone.now()
         trial.error = f"runner {previous_worker} stopped answering after {trial.attempt} attempts"

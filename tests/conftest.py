@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -100,17 +101,61 @@ def ping_worker(name: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_clean(process_env) -> None:
-    """Empty the test Redis database once per session (broker queues, channel groups)."""
+    """Empty the test Redis database and data dir once per session: the test database is new,
+    so its ids start again and must not meet an earlier run's checkpoints."""
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    shutil.rmtree(settings.HBSITE_DATA_DIR, ignore_errors=True)
+
+
+class MainWorker:
+    """The suite's shared Celery worker on both queues; a test may stop it for a while."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env, self.proc = env, None
+
+    def ensure(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            argv = worker_argv("scheduler,trials", 8, "main")
+            self.proc = start_process(argv, self.env, "worker.log")
+            wait_for(lambda: ping_worker("main"), timeout=60, every=0.5)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
+def wait_until_idle(timeout: float = 30) -> None:
+    """Wait until no sweep is active and the broker queues are empty, so the database can be
+    flushed without racing a worker."""
+    from scheduler.models import Sweep
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    def idle() -> bool:
+        queued = broker.llen("scheduler") + broker.llen("trials")
+        return queued == 0 and not Sweep.objects.active().exists()
+
+    try:
+        wait_for(idle, timeout=timeout, every=0.2)
+    except AssertionError:
+        Sweep.objects.active().update(status="stopped")
+    time.sleep(0.5)  # let the last task in flight commit
 
 
 @pytest.fixture(scope="session")
-def celery_worker(process_env, redis_clean) -> Iterator[subprocess.Popen]:
+def main_worker(process_env, redis_clean) -> Iterator[MainWorker]:
+    worker = MainWorker(process_env)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def celery_worker(main_worker) -> Iterator[MainWorker]:
     """A real Celery worker on both queues, against the test database and Redis."""
-    proc = start_process(worker_argv("scheduler,trials", 8, "main"), process_env, "worker.log")
-    wait_for(lambda: ping_worker("main"), timeout=60, every=0.5)
-    yield proc
-    stop_process(proc)
+    main_worker.ensure()
+    yield main_worker
+    wait_until_idle()
 
 
 @pytest.fixture
@@ -125,6 +170,7 @@ def start_worker(process_env, redis_clean) -> Iterator[Callable[..., subprocess.
         return proc
 
     yield start
+    wait_until_idle()
     for proc in started:
         stop_process(proc, signal.SIGKILL)
 

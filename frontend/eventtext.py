@@ -1,0 +1,83 @@
+"""One line of text per sweep event, for the event log (server-rendered and live)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scheduler import events
+
+
+def number(value: Any) -> str:
+    """Format a metric or resource value compactly."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _ids(ids: list[int], limit: int = 8) -> str:
+    shown = ", ".join(f"#{i}" for i in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _trial(p: dict[str, Any]) -> str:
+    return f"trial #{p.get('trial')} (bracket {p.get('bracket')}, rung {p.get('rung')})"
+
+
+def _finished(p: dict[str, Any]) -> str:
+    text = f"{_trial(p)} {p.get('status')}"
+    if p.get("metric_value") is not None:
+        text += f", metric {number(p['metric_value'])}"
+    if p.get("error") and p.get("status") != "succeeded":
+        text += f": {p['error']}"
+    return text
+
+
+def _promoted(p: dict[str, Any]) -> str:
+    n = len(p.get("promoted") or [])
+    cutoff = "" if p.get("cutoff") is None else f", cut-off {number(p['cutoff'])}"
+    return (
+        f"bracket {p.get('bracket')} rung {p.get('rung')}: {n} promoted to rung "
+        f"{p.get('to_rung')} at resource {number(p.get('resource'))}{cutoff}"
+    )
+
+
+def _early(p: dict[str, Any]) -> str:
+    return (
+        f"early stop: {_trial(p)} reached {p.get('metric')} = {number(p.get('value'))} "
+        f"(rule {p.get('rule')})"
+    )
+
+
+def _finished_sweep(p: dict[str, Any]) -> str:
+    reason = f": {p['reason']}" if p.get("reason") else ""
+    return f"sweep {p.get('status')}{reason}"
+
+
+TEXTS = {
+    events.SWEEP_CREATED: lambda p: (
+        f"sweep created: {p.get('plan', {}).get('total_trials')} trials planned"
+    ),
+    events.SWEEP_STARTED: lambda p: f"sweep started with {p.get('trials')} first-rung trials",
+    events.SWEEP_FINISHED: _finished_sweep,
+    events.TRIAL_QUEUED: lambda p: f"queued {_ids(p.get('trials') or [])}",
+    events.TRIAL_STARTED: lambda p: f"{_trial(p)} started (attempt {p.get('attempt')})",
+    events.TRIAL_FINISHED: _finished,
+    events.TRIAL_REQUEUED: lambda p: f"{_trial(p)} requeued: runner {p.get('lost_worker')} lost",
+    events.RUNG_PROMOTED: _promoted,
+    events.EARLY_STOPPED: _early,
+}
+
+
+def describe(kind: str, payload: dict[str, Any]) -> str:
+    """Return the log line for an event."""
+    text = TEXTS.get(kind)
+    return text(payload) if text else kind.replace("_", " ")
+
+
+def with_text(event: dict[str, Any]) -> dict[str, Any]:
+    """Return an event message (seq, kind, payload, time) with its log line added."""
+    return {**event, "text": describe(event["kind"], event.get("payload") or {})}

@@ -1,0 +1,1 @@
+"""Page data: each page's view calls one function here, with a fixed number of queries."""

@@ -1,0 +1,149 @@
+"""Chart data, read in a fixed number of queries and downsampled in SQL.
+
+A sweep of 10,000 trials and 1,000,000 points must chart quickly, so curves never read every
+point: each trial's series is thinned to an even stride (keeping its last point) by a window
+function in PostgreSQL, and at most `CURVE_TRIALS` trials are drawn, running ones and the
+best first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+from django.db.models import Case, F, Subquery, When
+
+from scheduler.models import MetricPoint, Sweep, Trial, TrialStatus
+
+from .common import ENDED, maximizes, metric_of, param_names, resource_name
+from .trial_table import read_filters
+
+CURVE_TRIALS = 400
+CURVE_POINTS = 40_000
+PARALLEL_ROWS = 3_000
+TRIAL_POINTS = 1_000
+
+THIN_SQL = """
+SELECT trial_id, name, step, value FROM (
+  SELECT trial_id, name, step, value,
+         row_number() OVER (PARTITION BY trial_id, name ORDER BY step, id) AS rn,
+         count(*) OVER (PARTITION BY trial_id, name) AS n
+  FROM scheduler_metricpoint
+  WHERE trial_id = ANY(%(ids)s) AND (%(name)s::text IS NULL OR name = %(name)s)
+) points
+WHERE n <= %(per)s OR rn = n OR (rn - 1) %% CEIL(n::numeric / %(per)s)::int = 0
+ORDER BY trial_id, name, step
+"""
+
+
+def thinned(ids: list[int], name: str | None, per: int) -> dict[int, dict[str, list]]:
+    """Return {trial: {metric: [[step, value], ...]}} with at most ~`per` points a series."""
+    out: dict[int, dict[str, list]] = {}
+    if not ids:
+        return out
+    with connection.cursor() as cursor:
+        cursor.execute(THIN_SQL, {"ids": ids, "name": name, "per": max(per, 2)})
+        for trial_id, metric, step, value in cursor.fetchall():
+            out.setdefault(trial_id, {}).setdefault(metric, []).append([step, value])
+    return out
+
+
+def metric_name(sweep: Sweep) -> str | None:
+    """Return the ranking metric, or the first metric any trial reported."""
+    metric = metric_of(sweep)
+    if metric:
+        return metric["name"]
+    first = MetricPoint.objects.filter(trial__sweep=sweep).values_list("name", flat=True)
+    return first.first()
+
+
+def best_first(sweep: Sweep) -> list[Any]:
+    metric = F("metric_value")
+    return [metric.desc(nulls_last=True) if maximizes(sweep) else metric.asc(nulls_last=True)]
+
+
+def curves(sweep: Sweep, get: Any) -> dict[str, Any]:
+    """Return learning curves of the metric against the resource (four queries)."""
+    query, _, _ = read_filters(sweep, get)
+    started = sweep.trials.filter(query).exclude(
+        status__in=(TrialStatus.PENDING, TrialStatus.QUEUED)
+    )
+    running_first = Case(When(status=TrialStatus.RUNNING, then=0), default=1)
+    order = [running_first.asc(), *best_first(sweep), "id"]
+    fields = ("id", "config_id", "bracket", "rung", "status", "parent_id", "promoted", "resource")
+    trials = list(started.order_by(*order).values(*fields, "metric_value")[:CURVE_TRIALS])
+    name = metric_name(sweep)
+    per = CURVE_POINTS // max(len(trials), 1)
+    points = thinned([t["id"] for t in trials], name, per)
+    for trial in trials:
+        trial["points"] = points.get(trial["id"], {}).get(name or "", [])
+    return {
+        "metric": name,
+        "resource": resource_name(sweep),
+        "rungs": rung_resources(sweep),
+        "trials": trials,
+        "total": started.count() if len(trials) >= CURVE_TRIALS else len(trials),
+        "per_trial": per,
+    }
+
+
+def rung_resources(sweep: Sweep) -> list[dict[str, Any]]:
+    """Return each rung index with the resources its brackets give it."""
+    found: dict[int, list] = {}
+    for bracket in (sweep.plan or {}).get("brackets", []):
+        for rung in bracket["rungs"]:
+            found.setdefault(rung["rung"], []).append(rung["resource"])
+    return [{"rung": i, "resources": sorted(set(v), key=str)} for i, v in sorted(found.items())]
+
+
+def parallel(sweep: Sweep) -> dict[str, Any]:
+    """Return each config's params with its metric at the highest rung it finished."""
+    latest = (
+        sweep.trials.filter(status=TrialStatus.SUCCEEDED, metric_value__isnull=False)
+        .order_by("config_id", "-rung")
+        .distinct("config_id")
+        .values("id")
+    )
+    rows = list(
+        Trial.objects.filter(pk__in=Subquery(latest))
+        .order_by(*best_first(sweep), "id")
+        .values("id", "rung", "metric_value", "config__params")[:PARALLEL_ROWS]
+    )
+    return {
+        "params": param_names(sweep),
+        "kinds": (sweep.spec or {}).get("matrix_kinds", {}),
+        "metric": metric_name(sweep),
+        "maximize": maximizes(sweep),
+        "rows": [
+            {"trial": r["id"], "rung": r["rung"], "metric": r["metric_value"],
+             "params": r["config__params"]}
+            for r in rows
+        ],
+    }  # fmt: skip
+
+
+def best_so_far(sweep: Sweep) -> dict[str, Any]:
+    """Return the best metric value so far against the cumulative resource spent."""
+    resume = bool(((sweep.spec or {}).get("hyperband") or {}).get("resume"))
+    rows = (
+        sweep.trials.filter(status__in=ENDED, finished_at__isnull=False)
+        .order_by("finished_at", "id")
+        .values_list("id", "status", "resource", "parent__resource", "metric_value")
+    )
+    maximize, spent, best = maximizes(sweep), 0.0, None
+    out: dict[str, list] = {"spent": [], "best": [], "value": [], "trial": []}
+    for trial_id, status, resource, parent_resource, value in rows:
+        # With resume, a promoted trial continues its parent's run: it only adds the difference.
+        spent += (resource or 0) - ((parent_resource or 0) if resume else 0)
+        if status == TrialStatus.SUCCEEDED and value is not None:
+            better = best is None or (value > best if maximize else value < best)
+            best = value if better else best
+        for key, item in (("spent", spent), ("best", best), ("value", value), ("trial", trial_id)):
+            out[key].append(item)
+    return {"metric": metric_name(sweep), "resource": resource_name(sweep), **out}
+
+
+def trial_series(trial: Trial) -> dict[str, Any]:
+    """Return every metric of one trial, thinned to `TRIAL_POINTS` points a metric."""
+    series = thinned([trial.pk], None, TRIAL_POINTS).get(trial.pk, {})
+    return {"trial": trial.pk, "status": trial.status, "series": series}

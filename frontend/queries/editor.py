@@ -1,0 +1,128 @@
+"""The new-sweep editor: validate YAML as the API does, preview the plan, launch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from scheduler import access as acl
+from scheduler import engine
+from scheduler import spec as specs
+from scheduler.models import Sweep, Team
+
+from .brackets import from_plan
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of validating YAML text."""
+
+    valid: bool
+    errors: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+    plan: dict[str, Any] | None
+    table: str
+    spec: specs.SweepSpec | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("spec")
+        return data
+
+
+def issue_dicts(issues: Any) -> list[dict[str, Any]]:
+    return [{"line": i.line, "column": i.column, "message": i.message} for i in issues]
+
+
+def check(text: str) -> Checked:
+    """Validate YAML and, when it is valid, plan it and render the bracket table."""
+    if len(text.encode("utf-8", "surrogatepass")) > settings.HBSITE_MAX_YAML_BYTES:
+        limit = settings.HBSITE_MAX_YAML_BYTES
+        return Checked(False, [{"line": 1, "column": 1, "message": f"larger than {limit} bytes"}],
+                       [], None, "")  # fmt: skip
+    try:
+        spec = specs.parse(text)
+        plan = engine.plan_dict(spec)
+    except specs.SpecError as exc:
+        return Checked(False, issue_dicts(exc.issues), [], None, "")
+    except ValueError as exc:
+        return Checked(False, [{"line": 1, "column": 1, "message": str(exc)}], [], None, "")
+    return Checked(True, [], issue_dicts(spec.warnings), plan, plan_table(spec, plan), spec)
+
+
+def plan_table(spec: specs.SweepSpec, plan: dict[str, Any]) -> str:
+    """Render the plan preview: the bracket table and the totals."""
+    hb = spec.hyperband
+    name = hb.resource.name if hb else "resource"
+    metric = asdict(hb.metric) if hb else None
+    table = from_plan(plan, name, metric)
+    context = {"table": table, "plan": plan, "resource_name": name, "spec": spec}
+    return render_to_string("frontend/_plan_preview.html", context)
+
+
+def member_teams(user) -> list[Team]:
+    """Return the teams the user may launch sweeps in (their personal team at least)."""
+    teams = list(acl.teams_of(user, acl.MEMBER).order_by("personal", "name"))
+    return teams or [acl.personal_team(user)]
+
+
+def clone_source(user, sweep_id: Any, share: str | None = None) -> Sweep | None:
+    """Return the sweep to clone when the user may run it, else None."""
+    try:
+        found = acl.sweep_access(user, int(sweep_id), share)
+    except (TypeError, ValueError):
+        return None
+    return found.sweep if found and found.allows(acl.MEMBER) else None
+
+
+def launch(user, text: str, team_id: Any, name: str) -> tuple[Sweep | None, Checked]:
+    """Create a sweep in one of the user's teams; return it, or None with the errors."""
+    checked = check(text)
+    teams = {str(t.pk): t for t in member_teams(user)}
+    team = teams.get(str(team_id)) or next(iter(teams.values()))
+    if not checked.valid:
+        return None, checked
+    try:
+        sweep = engine.create_sweep(text, team=team, owner=user, name=name.strip()[:200] or None)
+    except specs.SpecError as exc:
+        return None, Checked(False, issue_dicts(exc.issues), [], None, "")
+    return sweep, checked
+
+
+EXAMPLE = """\
+version: 1
+kind: group
+name: mnist-hyperband
+
+hptuning:
+  concurrency: 5
+  hyperband:
+    max_iter: 81
+    eta: 3
+    resource:
+      name: num_steps
+      type: int
+    metric:
+      name: loss
+      optimization: minimize
+    resume: false
+  matrix:
+    learning_rate:
+      loguniform: [0.0001, 0.1]
+    dropout:
+      values: [0.25, 0.3, 0.5]
+    activation:
+      pvalues: [[relu, 0.7], [sigmoid, 0.3]]
+  early_stopping:
+    - metric: loss
+      value: 0.01
+      optimization: minimize
+
+run:
+  cmd: >-
+    python train.py --lr={{ learning_rate }} --dropout={{ dropout }}
+    --activation={{ activation }} --steps={{ num_steps }}
+"""

@@ -1,0 +1,106 @@
+"""The sweep page: bracket table, progress, best trial, event log, early-stop banner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q
+
+from scheduler import access as acl
+from scheduler import events
+from scheduler.models import Event, Sweep, Trial, TrialStatus
+
+from .. import eventtext
+from .brackets import BracketTable, live_table
+from .common import ENDED, maximizes, metric_of, resource_name
+from .trial_table import TrialTable, trial_table
+
+LOG_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    active: int
+    planned: int
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.done / self.planned)) if self.planned else 0
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """What live updates refresh: status, progress, best trial and the bracket table."""
+
+    sweep: Sweep
+    table: BracketTable
+    progress: Progress
+    best: Trial | None
+    metric: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class SweepPage:
+    access: acl.Access
+    state: SweepState
+    trials: TrialTable
+    log: list[dict[str, Any]]
+    early_stop: dict[str, Any] | None
+
+    @property
+    def can_run(self) -> bool:
+        return self.access.allows(acl.MEMBER)
+
+
+def progress(sweep: Sweep) -> Progress:
+    ended, active = Q(status__in=ENDED), Q(status__in=(TrialStatus.QUEUED, TrialStatus.RUNNING))
+    counts = sweep.trials.aggregate(
+        done=Count("id", filter=ended), active=Count("id", filter=active)
+    )
+    planned = int((sweep.plan or {}).get("total_trials") or 0)
+    return Progress(counts["done"], counts["active"], planned)
+
+
+def best_trial(sweep: Sweep) -> Trial | None:
+    """Return the succeeded trial with the best metric, with its config (one query)."""
+    if metric_of(sweep) is None:
+        return None
+    order = "-metric_value" if maximizes(sweep) else "metric_value"
+    ranked = sweep.trials.filter(status=TrialStatus.SUCCEEDED, metric_value__isnull=False)
+    return ranked.select_related("config").order_by(order, "id").first()
+
+
+def sweep_state(sweep: Sweep) -> SweepState:
+    """Read the live part of the sweep page (four queries)."""
+    metric = metric_of(sweep)
+    table = live_table(sweep, resource_name(sweep), metric)
+    return SweepState(sweep, table, progress(sweep), best_trial(sweep), metric)
+
+
+def event_log(sweep: Sweep, limit: int = LOG_SIZE) -> list[dict[str, Any]]:
+    """Return the latest events, newest first, each with its log line."""
+    latest = Event.objects.filter(sweep=sweep).order_by("-seq")[:limit]
+    return [eventtext.with_text(events.event_message(e)) for e in latest]
+
+
+def early_stop(sweep: Sweep) -> dict[str, Any] | None:
+    """Return the early-stop event's payload of an early-stopped sweep."""
+    if sweep.status != "early_stopped":
+        return None
+    event = Event.objects.filter(sweep=sweep, kind=events.EARLY_STOPPED).order_by("-seq").first()
+    return event.payload if event else None
+
+
+def sweep_page(found: acl.Access, get: Any) -> SweepPage:
+    """Return everything the sweep page renders, in a fixed number of queries."""
+    sweep = found.sweep
+    return SweepPage(found, sweep_state(sweep), trial_table(sweep, get), event_log(sweep),
+                     early_stop(sweep))  # fmt: skip
+
+
+def events_after(sweep_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+    """Return up to `limit` events with seq > after, in order, for a resync."""
+    rows = Event.objects.filter(sweep_id=sweep_id, seq__gt=after).order_by("seq")[:limit]
+    return [eventtext.with_text(events.event_message(e)) for e in rows]

@@ -1,0 +1,270 @@
+// The sweep page's charts: learning curves (live), best so far, parallel coordinates.
+// Every chart has a legend (or a colour bar for parallel coordinates).
+
+import { fmt, getJSON, loadPlotly, throttle, withShare } from "./util.js";
+
+const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#4d7c0f", "#be185d", "#475569", "#0d9488"];
+const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1f2430" };
+const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+function baseLayout(extra) {
+  return {
+    font: FONT,
+    margin: { l: 56, r: 16, t: 8, b: 44 },
+    paper_bgcolor: "#fff",
+    plot_bgcolor: "#fff",
+    hovermode: "closest",
+    showlegend: true,
+    legend: { orientation: "h", y: -0.2, x: 0, font: { size: 11 } },
+    xaxis: { gridcolor: "#eef0f3", zeroline: false },
+    yaxis: { gridcolor: "#eef0f3", zeroline: false },
+    ...extra,
+  };
+}
+
+function emptyNote(node, text) {
+  node.replaceChildren();
+  const p = document.createElement("p");
+  p.className = "chart-empty";
+  p.textContent = text;
+  node.append(p);
+}
+
+export class Charts {
+  constructor({ urls, share, metric, maximize, resource }) {
+    Object.assign(this, { urls, share, metric, maximize, resource });
+    this.query = "";
+    this.trials = new Map();
+    this.rungs = [];
+    this.curvesNode = document.getElementById("chart-curves");
+    this.bestNode = document.getElementById("chart-best");
+    this.parallelNode = document.getElementById("chart-parallel");
+    this.drawCurvesSoon = throttle(() => this.drawCurves(), 1000);
+    this.reloadCurvesSoon = throttle(() => this.loadCurves().catch(console.error), 4000);
+    this.reloadBestSoon = throttle(() => this.loadBest().catch(console.error), 2000);
+    this.reloadParallelSoon = throttle(() => this.loadParallel().catch(console.error), 5000);
+  }
+
+  url(base) {
+    const query = this.query ? `?${this.query}` : "";
+    return withShare(base + query, this.share);
+  }
+
+  async start(query) {
+    this.query = query;
+    this.Plotly = await loadPlotly(this.urls.plotly);
+    await Promise.all([this.loadCurves(), this.loadBest(), this.loadParallel()]);
+    performance.mark("hb:charts");
+  }
+
+  // --- learning curves ---------------------------------------------------------------------
+
+  async loadCurves() {
+    const data = await getJSON(this.url(this.urls.curves));
+    this.metric = data.metric || this.metric;
+    this.rungs = data.rungs;
+    this.trials = new Map(data.trials.map((t) => [t.id, { ...t }]));
+    this.curvesNote = data.total > data.trials.length ? `${data.trials.length} of ${data.total} trials: running and best first` : "";
+    this.drawCurves();
+  }
+
+  rungName(rung) {
+    const info = this.rungs.find((r) => r.rung === rung);
+    const resources = info ? info.resources.map(fmt).join(", ") : "";
+    return `rung ${rung}${resources ? ` (${this.resource} ${resources})` : ""}`;
+  }
+
+  curveTraces() {
+    const byRung = new Map();
+    const gl = [...this.trials.values()].reduce((n, t) => n + t.points.length, 0) > 4000;
+    for (const trial of [...this.trials.values()].sort((a, b) => a.id - b.id)) {
+      if (!trial.points.length) continue;
+      const trace = byRung.get(trial.rung) || { x: [], y: [], customdata: [], text: [] };
+      for (const [step, value] of trial.points) {
+        trace.x.push(step);
+        trace.y.push(value);
+        trace.customdata.push(trial.id);
+        trace.text.push(`trial #${trial.id} · bracket ${trial.bracket}`);
+      }
+      trace.x.push(null);
+      trace.y.push(null);
+      trace.customdata.push(null);
+      trace.text.push(null);
+      byRung.set(trial.rung, trace);
+    }
+    const traces = [...byRung.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([rung, t]) => ({
+        ...t,
+        type: gl ? "scattergl" : "scatter",
+        mode: "lines",
+        name: this.rungName(rung),
+        line: { color: PALETTE[rung % PALETTE.length], width: 1.4 },
+        opacity: 0.85,
+        connectgaps: false,
+        hovertemplate: `%{text}<br>${this.resource} %{x}<br>${this.metric} %{y:.4g}<extra>rung ${rung}</extra>`,
+      }));
+    const links = this.promotionLinks();
+    if (links.x.length) traces.push(links);
+    return traces;
+  }
+
+  // Dotted lines from a config's last point at one rung to its first point at the next.
+  promotionLinks() {
+    const link = { x: [], y: [], type: "scatter", mode: "lines+markers", name: "promoted config", hoverinfo: "skip",
+      line: { color: "#6b7280", width: 1, dash: "dot" }, marker: { size: 4, color: "#6b7280" } };
+    for (const child of this.trials.values()) {
+      const parent = child.parent_id && this.trials.get(child.parent_id);
+      if (!parent || !parent.points.length || !child.points.length) continue;
+      const [px, py] = parent.points[parent.points.length - 1];
+      const [cx, cy] = child.points[0];
+      link.x.push(px, cx, null);
+      link.y.push(py, cy, null);
+    }
+    return link;
+  }
+
+  drawCurves() {
+    if (!this.Plotly) return;
+    const traces = this.curveTraces();
+    if (!traces.length) {
+      emptyNote(this.curvesNode, "No metric points yet: curves appear as trials report.");
+      this.curvesDrawn = false;
+      return;
+    }
+    if (!this.curvesDrawn) this.curvesNode.replaceChildren();
+    const layout = baseLayout({
+      xaxis: { title: { text: this.resource }, gridcolor: "#eef0f3", zeroline: false },
+      yaxis: { title: { text: this.metric || "metric" }, gridcolor: "#eef0f3", zeroline: false },
+      annotations: this.curvesNote ? [{ text: this.curvesNote, xref: "paper", yref: "paper", x: 1, y: 1, showarrow: false, font: { size: 10, color: "#6b7280" }, xanchor: "right" }] : [],
+    });
+    this.Plotly.react(this.curvesNode, traces, layout, CONFIG);
+    if (!this.curvesDrawn) {
+      this.curvesNode.on("plotly_click", (event) => {
+        const id = event.points?.[0]?.customdata;
+        if (id) location.href = withShare(this.urls.trial.replace("/0/", `/${id}/`), this.share);
+      });
+    }
+    this.curvesDrawn = true;
+  }
+
+  // A trial started: draw it as soon as it reports, linked to its parent at the rung below.
+  trialStarted(payload) {
+    if (this.trials.has(payload.trial)) return;
+    if (this.query && !this.matchesQuery(payload)) return;
+    let parent = null;
+    for (const t of this.trials.values()) if (t.config_id === payload.config && t.rung === payload.rung - 1) parent = t.id;
+    this.trials.set(payload.trial, { id: payload.trial, config_id: payload.config, bracket: payload.bracket,
+      rung: payload.rung, status: "running", parent_id: parent, points: [] });
+  }
+
+  matchesQuery(payload) {
+    const query = new URLSearchParams(this.query);
+    for (const key of ["bracket", "rung"]) if (query.get(key) && Number(query.get(key)) !== payload[key]) return false;
+    return true;
+  }
+
+  addPoints(batch) {
+    let changed = false;
+    for (const [id, series] of Object.entries(batch)) {
+      const trial = this.trials.get(Number(id));
+      const points = series[this.metric];
+      if (!trial || !points) continue;
+      trial.points.push(...points);
+      changed = true;
+    }
+    if (changed) this.drawCurvesSoon();
+  }
+
+  // --- best so far -------------------------------------------------------------------------
+
+  async loadBest() {
+    const data = await getJSON(withShare(this.urls.best, this.share));
+    if (!this.Plotly) return;
+    if (!data.spent.length) {
+      emptyNote(this.bestNode, "No finished trials yet.");
+      this.bestDrawn = false;
+      return;
+    }
+    if (!this.bestDrawn) this.bestNode.replaceChildren();
+    const direction = this.maximize ? "highest" : "lowest";
+    const traces = [
+      { x: data.spent, y: data.value, customdata: data.trial, type: data.spent.length > 3000 ? "scattergl" : "scatter",
+        mode: "markers", name: `trial ${data.metric || "metric"}`, marker: { size: 4, color: "#94a3b8" },
+        hovertemplate: `trial #%{customdata}<br>%{y:.4g}<extra></extra>` },
+      { x: data.spent, y: data.best, type: "scatter", mode: "lines", line: { shape: "hv", color: "#2563eb", width: 2.2 },
+        name: `best so far (${direction})`, hovertemplate: `best %{y:.4g} after %{x} ${data.resource}<extra></extra>` },
+    ];
+    const layout = baseLayout({
+      xaxis: { title: { text: `${data.resource} spent` }, gridcolor: "#eef0f3", zeroline: false },
+      yaxis: { title: { text: data.metric || "metric" }, gridcolor: "#eef0f3", zeroline: false },
+    });
+    this.Plotly.react(this.bestNode, traces, layout, CONFIG);
+    this.bestDrawn = true;
+  }
+
+  // --- parallel coordinates ----------------------------------------------------------------
+
+  async loadParallel() {
+    const data = await getJSON(withShare(this.urls.parallel, this.share));
+    if (!this.Plotly) return;
+    if (!data.rows.length) {
+      emptyNote(this.parallelNode, "Parallel coordinates appear once trials succeed.");
+      this.parallelDrawn = false;
+      return;
+    }
+    if (!this.parallelDrawn) this.parallelNode.replaceChildren();
+    const dimensions = data.params.map((name) => dimension(name, data.rows.map((r) => r.params[name])));
+    dimensions.push({ label: "rung", values: data.rows.map((r) => r.rung), tickformat: "d" });
+    const metric = data.rows.map((r) => r.metric);
+    dimensions.push({ label: data.metric || "metric", values: metric });
+    const trace = {
+      type: "parcoords",
+      dimensions,
+      line: {
+        color: metric,
+        colorscale: "Viridis",
+        reversescale: !data.maximize,
+        showscale: true,
+        colorbar: { title: { text: `${data.metric}<br>(${data.maximize ? "higher" : "lower"} is better)`, side: "right" }, thickness: 12 },
+      },
+      labelfont: { size: 12 },
+      tickfont: { size: 10 },
+    };
+    this.Plotly.react(this.parallelNode, [trace], { font: FONT, margin: { l: 60, r: 90, t: 36, b: 20 } }, CONFIG);
+    this.parallelDrawn = true;
+  }
+
+  // --- live hooks --------------------------------------------------------------------------
+
+  onEvent(event) {
+    const { kind, payload } = event;
+    if (kind === "trial_started") this.trialStarted(payload);
+    if (kind === "trial_finished" || kind === "sweep_finished") {
+      const trial = this.trials.get(payload.trial);
+      if (trial) trial.status = payload.status;
+      this.reloadBestSoon();
+      this.reloadParallelSoon();
+    }
+    if (kind === "rung_promoted" || kind === "sweep_finished") this.reloadCurvesSoon();
+  }
+
+  filter(query) {
+    this.query = query;
+    if (this.Plotly) this.loadCurves().catch(console.error);
+  }
+}
+
+// A param axis: numbers as they are; anything else as categories with their labels.
+function dimension(name, values) {
+  if (values.every((v) => typeof v === "number")) {
+    const positive = values.every((v) => v > 0);
+    const spread = positive ? Math.max(...values) / Math.min(...values) : 0;
+    if (spread > 1000) {
+      return { label: `log10 ${name}`, values: values.map((v) => Math.log10(v)) };
+    }
+    return { label: name, values };
+  }
+  const labels = [...new Set(values.map(String))].sort();
+  return { label: name, values: values.map((v) => labels.indexOf(String(v))), tickvals: labels.map((_, i) => i), ticktext: labels };
+}

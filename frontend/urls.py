@@ -1,0 +1,25 @@
+"""Pages, controls and the dashboard's own JSON endpoints (independent of the REST API)."""
+
+from django.urls import path
+
+from . import views_assets, views_charts, views_new, views_sweep, views_sweeps, views_trials
+
+urlpatterns = [
+    path("", views_sweeps.sweep_list, name="sweep-list"),
+    path("sweeps/new/", views_new.new_sweep, name="sweep-new"),
+    path("sweeps/<int:sweep_id>/", views_sweep.sweep_detail, name="sweep-detail"),
+    path("sweeps/<int:sweep_id>/stop/", views_sweep.sweep_stop, name="sweep-stop"),
+    path("sweeps/<int:sweep_id>/results.csv", views_sweep.sweep_results, name="sweep-results"),
+    path("trials/<int:trial_id>/", views_trials.trial_detail, name="trial-detail"),
+    path("trials/<int:trial_id>/kill/", views_trials.trial_kill, name="trial-kill"),
+    path("ui/validate/", views_new.validate, name="ui-validate"),
+    path("ui/sweeps/rows/", views_sweeps.sweep_rows, name="ui-sweep-rows"),
+    path("ui/sweeps/<int:sweep_id>/state/", views_sweep.sweep_state, name="ui-state"),
+    path("ui/sweeps/<int:sweep_id>/trials/", views_trials.trial_rows, name="ui-trials"),
+    path("ui/sweeps/<int:sweep_id>/curves/", views_charts.curves, name="ui-curves"),
+    path("ui/sweeps/<int:sweep_id>/parallel/", views_charts.parallel, name="ui-parallel"),
+    path("ui/sweeps/<int:sweep_id>/best/", views_charts.best, name="ui-best"),
+    path("ui/trials/<int:trial_id>/output/", views_trials.trial_output, name="ui-trial-output"),
+    path("ui/trials/<int:trial_id>/metrics/", views_trials.trial_metrics, name="ui-trial-metrics"),
+    path("vendor/plotly.min.js", views_assets.plotly_js, name="plotly-js"),
+]

@@ -1,0 +1,72 @@
+"""The new-sweep page (paste, upload or clone YAML; preview; launch) and its validator."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from .queries import editor
+
+MAX_UPLOAD = 1024 * 1024
+
+
+def uploaded_text(request: HttpRequest) -> str | None:
+    upload = request.FILES.get("file")
+    if upload is None or upload.size > MAX_UPLOAD:
+        return None
+    return upload.read().decode("utf-8", errors="replace")
+
+
+def form_context(request: HttpRequest, text: str, **extra) -> dict:
+    teams = editor.member_teams(request.user)
+    return {
+        "yaml": text,
+        "teams": teams,
+        "team_id": extra.pop("team_id", teams[0].pk),
+        "name": extra.pop("name", ""),
+        "validate_url": reverse("ui-validate"),
+        **extra,
+    }
+
+
+@login_required
+def new_sweep(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return submit(request)
+    source = editor.clone_source(request.user, request.GET.get("clone"))
+    text = source.yaml if source else editor.EXAMPLE
+    extra = {"source": source, "name": f"{source.name} (clone)" if source else ""}
+    if source:
+        extra["team_id"] = source.team_id
+    return render(request, "frontend/sweep_new.html", form_context(request, text, **extra))
+
+
+def submit(request: HttpRequest) -> HttpResponse:
+    text = uploaded_text(request) or request.POST.get("yaml", "")
+    name, team = request.POST.get("name", ""), request.POST.get("team")
+    if request.POST.get("action") == "launch":
+        sweep, checked = editor.launch(request.user, text, team, name)
+        if sweep is not None:
+            return redirect("sweep-detail", sweep.pk)
+    else:
+        checked = editor.check(text)
+    context = form_context(request, text, checked=checked, name=name, team_id=int(team or 0))
+    return render(request, "frontend/sweep_new.html", context, status=200 if checked.valid else 400)
+
+
+@require_POST
+@login_required
+def validate(request: HttpRequest) -> JsonResponse:
+    """Check YAML sent as JSON `{"yaml": ...}`; return errors, warnings, plan and table."""
+    try:
+        text = json.loads(request.body or b"{}").get("yaml", "")
+    except (ValueError, AttributeError):
+        return JsonResponse({"error": 'send JSON like {"yaml": "..."}'}, status=400)
+    if not isinstance(text, str):
+        return JsonResponse({"error": "yaml must be a string"}, status=400)
+    return JsonResponse(editor.check(text).as_json())

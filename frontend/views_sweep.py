@@ -1,0 +1,93 @@
+"""The sweep page, its live state, and the stop and download controls."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from scheduler import access as acl
+from scheduler import trials
+from scheduler.models import TrialStatus
+
+from .pageaccess import sweep_page
+from .queries import brackets, results
+from .queries import sweep as q
+from .queries.common import resource_name
+from .views_assets import plotly_url
+
+LEGEND = brackets.STATUSES
+
+
+def page_context(request: HttpRequest, page: q.SweepPage) -> dict:
+    sweep = page.access.sweep
+    filters = page.trials.filters
+    return {
+        "page": page,
+        "sweep": sweep,
+        "resource_name": resource_name(sweep),
+        "trial_statuses": TrialStatus.values,
+        "legend_statuses": LEGEND,
+        "selected_cell": f"{filters.get('bracket')}:{filters.get('rung')}",
+        "urls": live_urls(request, sweep.pk),
+    }
+
+
+def live_urls(request: HttpRequest, sweep_id: int) -> dict[str, str]:
+    return {
+        "socket": f"/ws/sweeps/{sweep_id}/",
+        "state": reverse("ui-state", args=[sweep_id]),
+        "trials": reverse("ui-trials", args=[sweep_id]),
+        "curves": reverse("ui-curves", args=[sweep_id]),
+        "best": reverse("ui-best", args=[sweep_id]),
+        "parallel": reverse("ui-parallel", args=[sweep_id]),
+        "plotly": plotly_url(),
+        "trial": reverse("trial-detail", args=[0]),
+    }
+
+
+@sweep_page()
+def sweep_detail(request: HttpRequest, found: acl.Access) -> HttpResponse:
+    page = q.sweep_page(found, request.GET)
+    return render(request, "frontend/sweep_detail.html", page_context(request, page))
+
+
+@sweep_page()
+def sweep_state(request: HttpRequest, found: acl.Access) -> JsonResponse:
+    """Return the live parts of the sweep page, rendered, with the seq they are current to."""
+    sweep = found.sweep
+    state = q.sweep_state(sweep)
+    filters = {"bracket": request.GET.get("bracket"), "rung": request.GET.get("rung")}
+    context = {
+        "state": state,
+        "table": state.table,
+        "legend_statuses": LEGEND,
+        "selected_cell": f"{filters['bracket']}:{filters['rung']}",
+    }
+    return JsonResponse({
+        "seq": sweep.last_seq,
+        "status": sweep.status,
+        "active": sweep.is_active,
+        "stats": render_to_string("frontend/_sweep_stats.html", context, request),
+        "brackets": render_to_string("frontend/_bracket_table.html", context, request),
+    })  # fmt: skip
+
+
+@require_POST
+@sweep_page(acl.MEMBER)
+def sweep_stop(request: HttpRequest, found: acl.Access) -> HttpResponse:
+    stopped = trials.stop_sweep(found.sweep.pk)
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse({"stopped": stopped})
+    return redirect("sweep-detail", found.sweep.pk)
+
+
+@sweep_page()
+def sweep_results(request: HttpRequest, found: acl.Access) -> StreamingHttpResponse:
+    """Download every trial of the sweep as CSV."""
+    sweep = found.sweep
+    response = StreamingHttpResponse(results.csv_lines(sweep), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="sweep-{sweep.pk}-results.csv"'
+    return response

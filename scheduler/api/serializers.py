@@ -1,0 +1,345 @@
+"""What goes into the API and what comes out: input checks and representations."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from scheduler import engine, metrics, plan_table
+from scheduler import spec as specs
+from scheduler.events import event_message
+from scheduler.models import Event, Sweep, SweepStatus, Trial, TrialStatus
+
+from .errors import BadRequest, PayloadTooLarge, too_large
+
+# --- request data -------------------------------------------------------------------------
+
+
+def valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validate request data or query parameters; raise a 400 listing the bad fields."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def yaml_request(request) -> Any:
+    """Return the data a sweep endpoint got: JSON, a form with a file, or a raw YAML body.
+
+    A raw YAML body carries `name` and `team` as query parameters.
+    """
+    if not isinstance(request.data, str):
+        return request.data
+    params = request.query_params
+    extra = {key: params[key] for key in ("name", "team") if key in params}
+    return {"yaml": request.data, **extra}
+
+
+class YamlInput(serializers.Serializer):
+    """Sweep YAML as text (`yaml`) or as an uploaded file (`file`)."""
+
+    yaml = serializers.CharField(required=False, trim_whitespace=False)
+    file = serializers.FileField(required=False, write_only=True)
+
+    yaml_required = True
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if "yaml" in data and "file" in data:
+            raise serializers.ValidationError("send the sweep as yaml text or as a file, not both")
+        if "file" in data:
+            data["yaml"] = read_upload(data.pop("file"))
+        elif "yaml" not in data:
+            if self.yaml_required:
+                raise serializers.ValidationError("send the sweep YAML as yaml text or a file")
+            return data
+        check_yaml_size(len(data["yaml"].encode("utf-8")))
+        return data
+
+
+class SweepInput(YamlInput):
+    name = serializers.CharField(required=False, max_length=200)
+    team = serializers.IntegerField(required=False, min_value=1)
+
+
+class CloneInput(YamlInput):
+    """An optional edited YAML and name; the clone stays in the sweep's team."""
+
+    name = serializers.CharField(required=False, max_length=200)
+    yaml_required = False
+
+
+def check_yaml_size(size: int) -> None:
+    if size > settings.HBSITE_MAX_YAML_BYTES:
+        raise too_large("the sweep YAML", size, settings.HBSITE_MAX_YAML_BYTES)
+
+
+def read_upload(upload) -> str:
+    """Return an uploaded file's text, refusing it unread when it is too large."""
+    check_yaml_size(upload.size)
+    try:
+        return upload.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise serializers.ValidationError({"file": "the file is not UTF-8 text"}) from None
+
+
+def metric_points(body: Any, default_step: float | None) -> list[metrics.Point]:
+    """Read one point or a `{"points": [...]}` batch; every point is valid or none is kept."""
+    if not isinstance(body, dict):
+        raise BadRequest('expected a JSON object: a point or {"points": [...]}')
+    items = body.get("points", [body])
+    if not isinstance(items, list):
+        raise BadRequest("points must be a list of {name, value, step?} objects")
+    limit = settings.HBSITE_MAX_METRIC_BATCH
+    if len(items) > limit:
+        message = f"{len(items)} points in one request; the limit is {limit}"
+        raise PayloadTooLarge(message, limit=limit)
+    return metrics.parse_points(items, default_step)
+
+
+# --- query parameters ---------------------------------------------------------------------
+
+
+class SweepFilter(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SweepStatus.choices, required=False)
+
+
+class TrialFilter(serializers.Serializer):
+    sweep = serializers.IntegerField(required=False, min_value=1)
+    status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
+    bracket = serializers.IntegerField(required=False, min_value=0)
+    rung = serializers.IntegerField(required=False, min_value=0)
+
+
+class EventsQuery(serializers.Serializer):
+    after = serializers.IntegerField(required=False, min_value=0, default=0)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+
+
+class SeriesQuery(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=metrics.MAX_NAME)
+    limit = serializers.IntegerField(
+        required=False, min_value=0, max_value=100_000, default=0, help_text="0: every point"
+    )
+
+
+# --- sweeps -------------------------------------------------------------------------------
+
+
+class SweepSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    team_name = serializers.CharField(source="team.name", read_only=True)
+    planned_trials = serializers.IntegerField(source="plan.total_trials", read_only=True)
+
+    class Meta:
+        model = Sweep
+        fields = [
+            "id", "name", "team", "team_name", "owner", "status", "status_reason",
+            "algorithm", "concurrency", "seed", "planned_trials", "last_seq",
+            "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DecisionSerializer(serializers.Serializer):
+    promoted = serializers.IntegerField()
+    cutoff = serializers.FloatField(allow_null=True)
+    decided_at = serializers.DateTimeField()
+
+
+class RungSerializer(serializers.Serializer):
+    rung = serializers.IntegerField()
+    configs = serializers.IntegerField(help_text="planned configs")
+    resource = serializers.FloatField(allow_null=True)
+    trials = serializers.IntegerField(help_text="trials created so far")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="per status")
+    decision = DecisionSerializer(allow_null=True)
+
+
+class BracketSerializer(serializers.Serializer):
+    s = serializers.IntegerField()
+    capped = serializers.BooleanField()
+    rungs = RungSerializer(many=True)
+
+
+class TotalsSerializer(serializers.Serializer):
+    planned_configs = serializers.IntegerField()
+    planned_trials = serializers.IntegerField()
+    trials = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="per status")
+
+
+class BestSerializer(serializers.Serializer):
+    trial = serializers.IntegerField()
+    value = serializers.FloatField()
+    params = serializers.JSONField()
+    bracket = serializers.IntegerField()
+    rung = serializers.IntegerField()
+    resource = serializers.FloatField(allow_null=True)
+
+
+class SweepDetailSerializer(SweepSerializer):
+    """A sweep with its plan and progress; call `with_progress` on the sweep first."""
+
+    brackets = BracketSerializer(source="progress.brackets", many=True, read_only=True)
+    totals = TotalsSerializer(source="progress.totals", read_only=True)
+    best = BestSerializer(source="progress.best", allow_null=True, read_only=True)
+
+    class Meta(SweepSerializer.Meta):
+        fields = [
+            *SweepSerializer.Meta.fields, "yaml", "spec", "plan", "brackets", "totals", "best"
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+def with_progress(sweep: Sweep) -> Sweep:
+    """Attach per-rung counts, rung decisions and the best trial to a sweep (4 queries)."""
+    counts = engine.status_counts(sweep)
+    decisions = {(d.bracket, d.rung): d for d in sweep.decisions.all()}
+    brackets = [bracket_progress(b, counts, decisions) for b in sweep.plan["brackets"]]
+    best = engine.best(sweep)
+    sweep.progress = {"brackets": brackets, "totals": totals(sweep, counts), "best": best}
+    return sweep
+
+
+def bracket_progress(bracket: dict[str, Any], counts, decisions) -> dict[str, Any]:
+    rungs = []
+    for planned in bracket["rungs"]:
+        key = (bracket["s"], planned["rung"])
+        rungs.append(rung_progress(planned, counts.get(key, {}), decisions.get(key)))
+    return {"s": bracket["s"], "capped": bracket.get("capped", False), "rungs": rungs}
+
+
+def rung_progress(planned: dict[str, Any], counts: dict[str, int], decision) -> dict[str, Any]:
+    return {**planned, "trials": sum(counts.values()), "counts": counts, "decision": decision}
+
+
+def totals(sweep: Sweep, counts: dict[tuple[int, int], dict[str, int]]) -> dict[str, Any]:
+    by_status: dict[str, int] = {}
+    for per_status in counts.values():
+        for status, n in per_status.items():
+            by_status[status] = by_status.get(status, 0) + n
+    return {
+        "planned_configs": sweep.plan.get("total_configs", 0),
+        "planned_trials": sweep.plan.get("total_trials", 0),
+        "trials": sum(by_status.values()),
+        "counts": by_status,
+    }
+
+
+class PlanSerializer(serializers.Serializer):
+    algorithm = serializers.CharField()
+    plan = serializers.JSONField(help_text="brackets, rungs and totals, as stored with a sweep")
+    table = serializers.CharField(help_text="the plan as a text table, as `sweep plan` prints")
+    warnings = serializers.ListField(child=serializers.JSONField())
+
+
+def plan_body(spec: specs.SweepSpec) -> dict[str, Any]:
+    """Return a spec's plan as JSON and as the CLI's text table, with the spec's warnings."""
+    plan = engine.build_plan(spec)
+    kind = engine.resource_type(spec)
+    resource = spec.hyperband.resource.name if spec.hyperband else "resource"
+    return {
+        "algorithm": spec.algorithm,
+        "plan": plan.to_dict(kind),
+        "table": plan_table.render_table(plan, kind, resource),
+        "warnings": [issue_dict(w) for w in spec.warnings],
+    }
+
+
+def issue_dict(issue: specs.Issue) -> dict[str, Any]:
+    return {"line": issue.line, "column": issue.column, "message": issue.message}
+
+
+class EventsSerializer(serializers.Serializer):
+    events = serializers.ListField(child=serializers.JSONField(), help_text="ordered by seq")
+    last_seq = serializers.IntegerField(help_text="ask for events after this next time")
+    more = serializers.BooleanField(help_text="true when `limit` cut the list short")
+
+
+def events_after(sweep: Sweep, after: int, limit: int) -> dict[str, Any]:
+    """Return up to `limit` events of a sweep with seq > `after`, in order."""
+    rows: list[Event] = list(sweep.events.filter(seq__gt=after).order_by("seq")[: limit + 1])
+    page = rows[:limit]
+    return {
+        "events": [event_message(e) for e in page],
+        "last_seq": page[-1].seq if page else after,
+        "more": len(rows) > limit,
+    }
+
+
+# --- trials -------------------------------------------------------------------------------
+
+
+class TrialSerializer(serializers.ModelSerializer):
+    params = serializers.JSONField(source="config.params", read_only=True)
+    duration = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Trial
+        fields = [
+            "id", "sweep", "config", "bracket", "rung", "params", "resource", "status",
+            "metric_value", "attempt", "parent", "promoted",
+            "created_at", "queued_at", "started_at", "finished_at", "duration",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class LineageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rung = serializers.IntegerField()
+    resource = serializers.FloatField(allow_null=True)
+    status = serializers.CharField()
+    metric_value = serializers.FloatField(allow_null=True)
+    promoted = serializers.BooleanField()
+
+
+class TrialDetailSerializer(TrialSerializer):
+    lineage = serializers.SerializerMethodField()
+
+    class Meta(TrialSerializer.Meta):
+        fields = [
+            *TrialSerializer.Meta.fields,
+            "command", "checkpoint_dir", "worker", "exit_code", "error",
+            "stdout_tail", "stderr_tail", "last_metrics", "heartbeat_at", "lineage",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(LineageSerializer(many=True))
+    def get_lineage(self, trial: Trial) -> list[dict[str, Any]]:
+        """Return the trials of the same config across rungs, lowest rung first."""
+        rows = Trial.objects.filter(config_id=trial.config_id).order_by("rung", "id")
+        fields = ("id", "rung", "resource", "status", "metric_value", "promoted")
+        return list(rows.values(*fields))
+
+
+class MetricsSerializer(serializers.Serializer):
+    metrics = serializers.DictField(
+        child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+        help_text="{name: [[step, value], ...]}; a non-finite value is null",
+    )
+
+
+def json_series(series: dict[str, list[list[float]]]) -> dict[str, list[list[float | None]]]:
+    """Replace NaN and infinities (a runner may record them) with null, which JSON can carry."""
+    return {
+        name: [[step, value if math.isfinite(value) else None] for step, value in points]
+        for name, points in series.items()
+    }
+
+
+class PointInput(serializers.Serializer):
+    name = serializers.CharField(max_length=metrics.MAX_NAME)
+    value = serializers.FloatField()
+    step = serializers.FloatField(required=False, help_text="default: the trial's resource")
+
+
+class BatchInput(serializers.Serializer):
+    points = PointInput(many=True)
+
+
+class StoredSerializer(serializers.Serializer):
+    trial = serializers.IntegerField()
+    stored = serializers.IntegerField()

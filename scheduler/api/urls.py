@@ -1,0 +1,25 @@
+"""URLs of the REST API, mounted at /api/."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views_sweeps as sweeps
+from . import views_trials as trials
+
+app_name = "api"
+
+urlpatterns = [
+    path("sweeps/", sweeps.SweepList.as_view(), name="sweep-list"),
+    path("sweeps/<int:pk>/", sweeps.SweepDetail.as_view(), name="sweep-detail"),
+    path("sweeps/<int:pk>/stop/", sweeps.SweepStop.as_view(), name="sweep-stop"),
+    path("sweeps/<int:pk>/clone/", sweeps.SweepClone.as_view(), name="sweep-clone"),
+    path("sweeps/<int:pk>/plan/", sweeps.SweepPlan.as_view(), name="sweep-plan"),
+    path("sweeps/<int:pk>/events/", sweeps.SweepEvents.as_view(), name="sweep-events"),
+    path("plan/", sweeps.PlanPreview.as_view(), name="plan-preview"),
+    path("trials/", trials.TrialList.as_view(), name="trial-list"),
+    path("trials/<int:pk>/", trials.TrialDetail.as_view(), name="trial-detail"),
+    path("trials/<int:pk>/kill/", trials.TrialKill.as_view(), name="trial-kill"),
+    path("trials/<int:pk>/metrics/", trials.TrialMetrics.as_view(), name="trial-metrics"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

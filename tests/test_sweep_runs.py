@@ -1,0 +1,208 @@
+"""Sweeps run end to end on a real Celery worker, with real trial processes."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from scheduler import engine, hyperband
+from scheduler.models import Config, RungDecision, Sweep, Trial
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def sweep_yaml(
+    max_iter: int = 81,
+    eta: int = 3,
+    concurrency: int = 8,
+    resume: bool = False,
+    extra_args: str = "",
+    early_stopping: str = "",
+    matrix: str = "x: {uniform: [0, 1]}",
+) -> str:
+    return f"""
+version: 1
+kind: group
+hptuning:
+  concurrency: {concurrency}
+  seed: 1
+  hyperband:
+    max_iter: {max_iter}
+    eta: {eta}
+    resource: {{name: num_steps, type: int}}
+    metric: {{name: loss, optimization: minimize}}
+    resume: {str(resume).lower()}
+  matrix:
+    {matrix}
+{early_stopping}
+run:
+  workdir: .
+  cmd: python tests/scripts/quadratic.py --x={{{{ x }}}} --steps={{{{ num_steps }}}} {extra_args}
+"""
+
+
+def expected_loss(trial: Trial) -> float:
+    return (trial.config.params["x"] - 0.3) ** 2 + 1 / trial.resource
+
+
+def run_to_end(text: str, team, timeout: float = 240) -> Sweep:
+    sweep = engine.create_sweep(text, team=team)
+    wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=timeout, every=0.5)
+    return Sweep.objects.get(pk=sweep.pk)
+
+
+@pytest.fixture
+def team(cast):
+    return cast.team
+
+
+def test_it_runs_the_81_3_sweep_with_exact_brackets_and_promotions(celery_worker, team):
+    sweep = run_to_end(sweep_yaml(), team)
+
+    assert sweep.status == "succeeded", sweep.status_reason
+    assert Config.objects.filter(sweep=sweep).count() == 143
+    trials = list(sweep.trials.select_related("config"))
+    assert len(trials) == 206
+    assert {t.status for t in trials} == {"succeeded"}
+    plan = hyperband.hyperband_plan(81, 3)
+    for bracket in plan.brackets:
+        for rung in bracket.rungs:
+            here = [t for t in trials if (t.bracket, t.rung) == (bracket.s, rung.index)]
+            assert len(here) == rung.configs
+            assert {t.resource for t in here} == {int(rung.resource)}
+    for trial in trials:
+        assert f"--steps={int(trial.resource)}" in trial.command
+        assert trial.metric_value == pytest.approx(expected_loss(trial))
+    assert_promotions_kept_the_best(sweep, trials)
+
+
+def assert_promotions_kept_the_best(sweep: Sweep, trials: list[Trial]) -> None:
+    decisions = {(d.bracket, d.rung): d for d in RungDecision.objects.filter(sweep=sweep)}
+    assert len(decisions) == sum(s for s in range(5))  # every rung but each bracket's top
+    for (s, i), decision in decisions.items():
+        rung = sorted((t for t in trials if (t.bracket, t.rung) == (s, i)), key=expected_loss)
+        up = {t.config_id for t in trials if (t.bracket, t.rung) == (s, i + 1)}
+        assert up == {t.config_id for t in rung[: decision.promoted]}
+        assert {t.config_id for t in rung if t.promoted} == up
+        assert decision.cutoff == pytest.approx(expected_loss(rung[decision.promoted - 1]))
+        for child in (t for t in trials if (t.bracket, t.rung) == (s, i + 1)):
+            assert child.parent.config_id == child.config_id
+
+
+def test_it_resumes_promoted_trials_from_the_checkpoint(celery_worker, team):
+    sweep = run_to_end(sweep_yaml(max_iter=9, resume=True), team)
+
+    assert sweep.status == "succeeded"
+    promoted = sweep.trials.filter(rung__gt=0).select_related("parent")
+    assert promoted.exists()
+    for trial in promoted:
+        assert trial.checkpoint_dir == trial.parent.checkpoint_dir
+        assert trial.last_metrics["resumed_from"] == trial.parent.resource
+    for trial in sweep.trials.filter(rung=0):
+        assert trial.last_metrics["resumed_from"] == 0
+
+
+def test_it_starts_fresh_without_resume(celery_worker, team):
+    sweep = run_to_end(sweep_yaml(max_iter=9, resume=False), team)
+
+    dirs = list(sweep.trials.values_list("checkpoint_dir", flat=True))
+    assert len(set(dirs)) == len(dirs)
+    assert all(t.last_metrics["resumed_from"] == 0 for t in sweep.trials.all())
+
+
+def test_it_early_stops_the_whole_sweep(celery_worker, team):
+    rules = """  early_stopping:
+    - {metric: loss, value: 0.35, optimization: minimize}"""
+    text = sweep_yaml(max_iter=27, concurrency=2, early_stopping=rules, extra_args="--sleep=0.3")
+    sweep = run_to_end(text, team)
+
+    assert sweep.status == "early_stopped"
+    event = sweep.events.get(kind="early_stopped")
+    assert event.payload["metric"] == "loss"
+    assert event.payload["value"] <= 0.35
+    assert event.payload["rule"] == "loss <= 0.35"
+    trial = Trial.objects.get(pk=event.payload["trial"])
+    assert trial.last_metrics["loss"] == pytest.approx(event.payload["value"])
+    assert not sweep.trials.filter(status__in=["pending", "queued", "running"]).exists()
+    assert sweep.trials.filter(status="stopped").exists()
+    assert sweep.trials.filter(status="stopped", started_at__isnull=True).exists()
+    assert sweep.trials.count() < sweep.plan["total_trials"]  # the rest of the plan never ran
+
+
+def test_it_fails_a_crashing_trial_without_blocking_its_rung(celery_worker, team):
+    text = sweep_yaml(max_iter=9, extra_args="--fail-above=0.8")
+    sweep = run_to_end(text, team)
+
+    assert sweep.status == "succeeded"
+    failed = sweep.trials.filter(status="failed")
+    assert failed.exists()
+    for trial in failed:
+        assert trial.exit_code == 3
+        assert "diverged" in trial.stderr_tail
+        assert not trial.promoted
+    assert sweep.decisions.count() == 3
+
+
+def test_it_recovers_trials_of_a_killed_worker(main_worker, start_worker, team, process_env):
+    from tests.conftest import start_process, stop_process
+
+    main_worker.stop()  # so that the doomed worker runs every trial
+    worker = start_worker("scheduler,trials", 4, "doomed")
+    text = sweep_yaml(max_iter=3, concurrency=3, extra_args="--sleep=3")
+    sweep = engine.create_sweep(text, team=team)
+    wait_for(lambda: sweep.trials.filter(status="running").count() == 3, timeout=60)
+    victims = set(sweep.trials.filter(status="running").values_list("id", flat=True))
+
+    stop_process(worker, sig=9)
+    beat = start_process(
+        [*beat_argv()], {**process_env, "HBSITE_RECONCILE_SECONDS": "1"}, "beat.log"
+    )
+    try:
+        start_worker("scheduler,trials", 4, "rescuer")
+        wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=120, every=0.5)
+    finally:
+        stop_process(beat)
+
+    sweep.refresh_from_db()
+    assert sweep.status == "succeeded"
+    requeued = sweep.events.filter(kind="trial_requeued")
+    assert {e.payload["trial"] for e in requeued} == victims
+    for trial in sweep.trials.filter(pk__in=victims):
+        assert trial.status == "succeeded"
+        assert trial.attempt == 2
+
+
+def beat_argv() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "celery", "-A", "hbsite", "beat", "-l", "INFO",
+            "-s", "/tmp/hbsite-test-beat-schedule"]  # fmt: skip
+
+
+def test_it_never_creates_a_trial_twice_under_concurrent_advance(team):
+    sweep = engine.create_sweep(sweep_yaml(max_iter=81, concurrency=1000), team=team)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def step() -> None:
+        try:
+            barrier.wait()
+            engine.advance(sweep.pk)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=step) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sweep.trials.filter(rung=0).count() == 143  # every first-rung trial, once
+    assert Config.objects.filter(sweep=sweep).count() == 143
+    assert sweep.events.filter(kind="sweep_started").count() == 1

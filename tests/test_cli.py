@@ -1,0 +1,127 @@
+"""`manage.py sweep ...` as a user types it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+REFERENCE = """version: 1
+kind: group
+hptuning:
+  concurrency: 5
+  hyperband:
+    max_iter: 81
+    eta: 3
+    resource:
+      name: num_steps
+      type: int
+    metric:
+      name: loss
+      optimization: minimize
+    resume: False
+  matrix:
+    learning_rate:
+      uniform: [0, 0.9]
+    dropout:
+      values: [0.25, 0.3]
+    activation:
+      pvalues: [[relu, 0.1], [sigmoid, 0.8]]
+run:
+  cmd: python train.py --lr={{ learning_rate }} --steps={{ num_steps }}
+"""
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def reference_file(tmp_path: Path) -> Path:
+    path = tmp_path / "reference.yml"
+    path.write_text(REFERENCE)
+    return path
+
+
+def test_it_validates_the_reference_example(reference_file: Path) -> None:
+    result = manage("sweep", "validate", str(reference_file))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert "hyperband" in lines[0] and "143 configs" in lines[0] and "206 trials" in lines[0]
+
+
+def test_it_prints_every_error_with_file_line_and_column(tmp_path: Path) -> None:
+    bad = REFERENCE.replace("eta: 3", "eta: 1").replace("uniform: [0, 0.9]", "uniform: [1, 0]")
+    path = tmp_path / "bad.yml"
+    path.write_text(bad)
+    result = manage("sweep", "validate", str(path))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "(warning)" not in line]
+    assert len(errors) == 2
+    assert errors[0].startswith(f"{path}:7:10: ") and "eta" in errors[0]
+    assert errors[1].startswith(f"{path}:17:7: ") and "learning_rate" in errors[1]
+
+
+def test_it_prints_the_plan_as_json(reference_file: Path) -> None:
+    result = manage("sweep", "plan", str(reference_file), "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["algorithm"] == "hyperband" and (plan["max_iter"], plan["eta"]) == (81, 3)
+    assert [b["rungs"][0]["configs"] for b in plan["brackets"]] == [81, 34, 15, 8, 5]
+    assert [[r["resource"] for r in b["rungs"]] for b in plan["brackets"]][1] == [3, 9, 27, 81]
+    assert (plan["total_configs"], plan["total_trials"]) == (143, 206)
+
+
+def test_it_prints_the_plan_as_a_bracket_table(reference_file: Path) -> None:
+    result = manage("sweep", "plan", str(reference_file))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("|")[0].strip(): line for line in result.stdout.splitlines()}
+    header_line = next(line for line in result.stdout.splitlines() if "bracket=4" in line)
+    header = [cell.strip() for cell in header_line.split("|")[1:]]
+    assert header == [f"bracket={s}" for s in (4, 3, 2, 1, 0)]
+    assert [c.strip() for c in rows["rung 0"].split("|")[1:]] == [
+        "81 × 1", "34 × 3", "15 × 9", "8 × 27", "5 × 81",
+    ]  # fmt: skip
+    assert re.search(r"^total trials: +206$", result.stdout, re.MULTILINE)
+
+
+def test_it_offers_the_papers_table_1_sizing(reference_file: Path) -> None:
+    text = reference_file.read_text().replace("resume: False", "resume: False\n    sizing: table1")
+    reference_file.write_text(text)
+    plan = json.loads(manage("sweep", "plan", str(reference_file), "--json").stdout)
+    assert [b["rungs"][0]["configs"] for b in plan["brackets"]] == [81, 27, 9, 6, 5]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_it_submits_and_waits_for_a_sweep(celery_worker, process_env, cast, tmp_path) -> None:
+    path = tmp_path / "quick.yml"
+    path.write_text(
+        REFERENCE.replace("max_iter: 81", "max_iter: 9").replace(
+            "cmd: python train.py --lr={{ learning_rate }} --steps={{ num_steps }}",
+            "workdir: .\n  cmd: python tests/scripts/quadratic.py --x={{ learning_rate }} "
+            "--steps={{ num_steps }}",
+        )
+    )
+    result = manage("sweep", "submit", str(path), "--user", "admin", "--wait", env=process_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "created" in result.stdout.splitlines()[0]
+    assert "succeeded: 22/22 trials done" in result.stdout.splitlines()[-1]
+    sweep_id = result.stdout.split()[1]
+    status = manage("sweep", "status", sweep_id, env=process_env)
+    assert f"sweep {sweep_id} succeeded" in status.stdout
+    assert "best: " in status.stdout

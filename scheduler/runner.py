@@ -150,6 +150,11 @@ class Output:
         except (ValueError, KeyError, TypeError, AttributeError, metrics.MetricError):
             self.bad_lines += 1
 
+    def tails(self) -> tuple[str, str]:
+        """Return the stdout and stderr tails so far (saved with each heartbeat)."""
+        with self.lock:
+            return self.stdout.text(), self.stderr.text()
+
     def take(self) -> list[metrics.Point]:
         with self.lock:
             points, self.pending = self.pending, []
@@ -219,16 +224,24 @@ def supervise(trial: Trial, proc: subprocess.Popen[str], output: Output) -> str:
     timeout = engine.load_spec(trial.sweep).run.timeout
     started = time.monotonic()
     next_beat = 0.0
-    while proc.poll() is None:
+    while not exited(proc, POLL_SECONDS):
         now = time.monotonic()
         if now >= next_beat:
             next_beat = now + settings.HBSITE_HEARTBEAT_SECONDS
             metrics.record(trial, output.take())
-            if not trials.heartbeat(trial.pk, proc.pid):
+            if not trials.heartbeat(trial.pk, proc.pid, *output.tails()):
                 terminate(proc)
                 return "stopped"
         if timeout is not None and now - started > timeout:
             terminate(proc)
             return f"timed out after {timeout:g} s"
-        time.sleep(POLL_SECONDS)
     return ""
+
+
+def exited(proc: subprocess.Popen[str], wait: float) -> bool:
+    """Wait up to `wait` seconds for the process to end; True once it has."""
+    try:
+        proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        return False
+    return True

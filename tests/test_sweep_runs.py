@@ -206,3 +206,59 @@ def test_it_never_creates_a_trial_twice_under_concurrent_advance(team):
     assert sweep.trials.filter(rung=0).count() == 143  # every first-rung trial, once
     assert Config.objects.filter(sweep=sweep).count() == 143
     assert sweep.events.filter(kind="sweep_started").count() == 1
+
+
+def search_yaml(section: str, matrix: str, extra_run: str = "", cmd_args: str = "") -> str:
+    return f"""
+version: 1
+kind: group
+declarations: {{steps: 4}}
+hptuning:
+  concurrency: 4
+  seed: 2
+  {section}
+  matrix:
+    {matrix}
+run:
+  workdir: .
+  cmd: python tests/scripts/quadratic.py --x={{{{ x }}}} --steps={{{{ steps }}}} {cmd_args}
+{extra_run}
+"""
+
+
+def test_it_runs_a_grid_search_over_every_point_once(celery_worker, team):
+    sweep = run_to_end(search_yaml("grid_search: {}", "x: {linspace: [0, 1, 6]}"), team)
+
+    assert sweep.status == "succeeded"
+    xs = sorted(t.config.params["x"] for t in sweep.trials.select_related("config"))
+    assert xs == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert all(t.resource is None and "--steps=4" in t.command for t in sweep.trials.all())
+    for trial in sweep.trials.select_related("config"):
+        assert trial.last_metrics["loss"] == pytest.approx(
+            (trial.config.params["x"] - 0.3) ** 2 + 1 / 4
+        )
+
+
+def test_it_runs_a_random_search_of_n_experiments(celery_worker, team):
+    text = search_yaml("random_search: {n_experiments: 7}", "x: {uniform: [0, 1]}")
+    sweep = run_to_end(text, team)
+
+    assert sweep.status == "succeeded"
+    assert sweep.trials.filter(status="succeeded").count() == 7
+    assert len({t.config.params["x"] for t in sweep.trials.select_related("config")}) == 7
+
+
+def test_it_terminates_a_trial_that_outlives_its_timeout(celery_worker, team):
+    text = search_yaml(
+        "random_search: {n_experiments: 1}",
+        "x: {uniform: [0, 1]}",
+        extra_run="  timeout: 1",
+        cmd_args="--sleep=30",
+    )
+    sweep = run_to_end(text, team, timeout=60)
+
+    trial = sweep.trials.get()
+    assert trial.status == "failed"
+    assert trial.error == "timed out after 1 s"
+    assert trial.duration < 15
+    assert sweep.status == "failed"

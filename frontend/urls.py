@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from . import views_assets, views_charts, views_new, views_sweep, views_sweeps, views_trials
+from . import (
+    views_account,
+    views_assets,
+    views_charts,
+    views_new,
+    views_share,
+    views_sweep,
+    views_sweeps,
+    views_teams,
+    views_trials,
+)
 
 urlpatterns = [
     path("", views_sweeps.sweep_list, name="sweep-list"),
@@ -10,6 +20,25 @@ urlpatterns = [
     path("sweeps/<int:sweep_id>/", views_sweep.sweep_detail, name="sweep-detail"),
     path("sweeps/<int:sweep_id>/stop/", views_sweep.sweep_stop, name="sweep-stop"),
     path("sweeps/<int:sweep_id>/results.csv", views_sweep.sweep_results, name="sweep-results"),
+    path("sweeps/<int:sweep_id>/delete/", views_share.sweep_delete, name="sweep-delete"),
+    path("sweeps/<int:sweep_id>/export/<str:fmt>/", views_share.sweep_export, name="sweep-export"),
+    path("sweeps/<int:sweep_id>/share-links/", views_share.link_create, name="share-create"),
+    path("share-links/<int:link_id>/revoke/", views_share.link_revoke, name="share-revoke"),
+    path("account/", views_account.account, name="account"),
+    path("account/tokens/<int:token_id>/revoke/", views_account.token_revoke, name="token-revoke"),
+    path("teams/", views_teams.team_list, name="team-list"),
+    path("teams/<int:team_id>/", views_teams.team_detail, name="team-detail"),
+    path("teams/<int:team_id>/members/", views_teams.member_add, name="team-member-add"),
+    path(
+        "teams/<int:team_id>/members/<int:member_id>/role/",
+        views_teams.member_role,
+        name="team-member-role",
+    ),
+    path(
+        "teams/<int:team_id>/members/<int:member_id>/remove/",
+        views_teams.member_remove,
+        name="team-member-remove",
+    ),
     path("trials/<int:trial_id>/", views_trials.trial_detail, name="trial-detail"),
     path("trials/<int:trial_id>/kill/", views_trials.trial_kill, name="trial-kill"),
     path("ui/validate/", views_new.validate, name="ui-validate"),

@@ -92,3 +92,16 @@ def personal_team(user) -> Team:
         team = Team.objects.create(name=f"{user.get_username()}'s team", personal=True)
         Membership.objects.create(team=team, user=user, role=ADMIN)
     return team
+
+
+def can_delete(found: Access, user) -> bool:
+    """Tell whether a user may delete a sweep: admins any, members their own, links never."""
+    if found.share_link is not None or not found.allows(MEMBER):
+        return False
+    return found.allows(ADMIN) or found.sweep.owner_id == user.pk
+
+
+def team_allows(user, team_id: int, need: str = VIEWER) -> bool:
+    """Tell whether the user has at least the `need` role in a team."""
+    role = team_role(user, team_id)
+    return role is not None and RANK[role] >= RANK[need]

@@ -60,13 +60,16 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
     return Claim(trial=trial, token=token)
 
 
-def heartbeat(trial_id: int, pid: int | None) -> bool:
-    """Record that the runner is alive; False when the trial should no longer run."""
-    return bool(
-        Trial.objects.filter(pk=trial_id, status=TrialStatus.RUNNING).update(
-            heartbeat_at=timezone.now(), pid=pid
-        )
-    )
+def heartbeat(
+    trial_id: int, pid: int | None, stdout: str | None = None, stderr: str | None = None
+) -> bool:
+    """Record that the runner is alive (and its output so far); False when it should stop."""
+    fields: dict[str, Any] = {"heartbeat_at": timezone.now(), "pid": pid}
+    if stdout is not None:
+        fields["stdout_tail"] = stdout
+    if stderr is not None:
+        fields["stderr_tail"] = stderr
+    return bool(Trial.objects.filter(pk=trial_id, status=TrialStatus.RUNNING).update(**fields))
 
 
 @transaction.atomic

@@ -93,7 +93,7 @@ def rung_resources(sweep: Sweep) -> list[dict[str, Any]]:
     for bracket in (sweep.plan or {}).get("brackets", []):
         for rung in bracket["rungs"]:
             found.setdefault(rung["rung"], []).append(rung["resource"])
-    return [{"rung": i, "resources": sorted(set(v), key=str)} for i, v in sorted(found.items())]
+    return [{"rung": i, "resources": sorted(set(v))} for i, v in sorted(found.items())]
 
 
 def parallel(sweep: Sweep) -> dict[str, Any]:

@@ -28,9 +28,8 @@ class Checked:
     spec: specs.SweepSpec | None = None
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("spec")
-        return data
+        keys = ("valid", "errors", "warnings", "plan", "table")
+        return {key: getattr(self, key) for key in keys}
 
 
 def issue_dicts(issues: Any) -> list[dict[str, Any]]:

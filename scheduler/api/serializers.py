@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.conf import settings
@@ -320,14 +319,6 @@ class MetricsSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
         help_text="{name: [[step, value], ...]}; a non-finite value is null",
     )
-
-
-def json_series(series: dict[str, list[list[float]]]) -> dict[str, list[list[float | None]]]:
-    """Replace NaN and infinities (a runner may record them) with null, which JSON can carry."""
-    return {
-        name: [[step, value if math.isfinite(value) else None] for step, value in points]
-        for name, points in series.items()
-    }
 
 
 class PointInput(serializers.Serializer):

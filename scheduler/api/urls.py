@@ -3,6 +3,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from . import views_export as export
+from . import views_sharing as sharing
 from . import views_sweeps as sweeps
 from . import views_trials as trials
 
@@ -15,6 +17,9 @@ urlpatterns = [
     path("sweeps/<int:pk>/clone/", sweeps.SweepClone.as_view(), name="sweep-clone"),
     path("sweeps/<int:pk>/plan/", sweeps.SweepPlan.as_view(), name="sweep-plan"),
     path("sweeps/<int:pk>/events/", sweeps.SweepEvents.as_view(), name="sweep-events"),
+    path("sweeps/<int:pk>/share-links/", sharing.ShareLinks.as_view(), name="share-links"),
+    path("sweeps/<int:pk>/export/", export.SweepExport.as_view(), name="sweep-export"),
+    path("share-links/<int:pk>/revoke/", sharing.ShareLinkRevoke.as_view(), name="share-revoke"),
     path("plan/", sweeps.PlanPreview.as_view(), name="plan-preview"),
     path("trials/", trials.TrialList.as_view(), name="trial-list"),
     path("trials/<int:pk>/", trials.TrialDetail.as_view(), name="trial-detail"),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import exceptions, generics, status
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from scheduler import access, engine, trials
+from scheduler import access, deletion, engine, trials
 from scheduler import spec as specs
 
 from . import serializers as s
@@ -64,6 +64,15 @@ class SweepDetail(APIView):
     def get(self, request, pk: int):
         sweep = require_sweep(request.user, pk).sweep
         return Response(s.SweepDetailSerializer(s.with_progress(sweep)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        """Delete a sweep (members: their own; admins: any), stopping it first if it runs."""
+        found = require_sweep(request.user, pk, access.MEMBER)
+        if not access.can_delete(found, request.user):
+            raise exceptions.PermissionDenied("members may delete only the sweeps they own")
+        deletion.delete_sweep(found.sweep.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SweepStop(APIView):

@@ -103,7 +103,7 @@ class TrialMetrics(APIView):
         trial = require_trial(request.user, pk)
         query = s.valid(s.SeriesQuery, request.query_params)
         series = metrics.series(trial, query.get("name"), query["limit"])
-        return Response({"metrics": s.json_series(series)})
+        return Response({"metrics": series})
 
     @extend_schema(
         request=PolymorphicProxySerializer(

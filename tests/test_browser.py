@@ -1,0 +1,214 @@
+"""What a person does in the browser, in Debian's Chromium, against the real ASGI server,
+a real Celery worker running real trial processes, and Redis.
+
+Screenshots of every page land in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from frontend.testing import sweep_yaml
+from scheduler.models import Sweep
+from tests.conftest import ARTIFACTS, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+SHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Each trial sleeps a little so the page is watched while trials run.
+REPORT = "python -c \"import time, hbclient; time.sleep({sleep}); hbclient.report(step={{{{ num_steps }}}}, loss={{{{ lr }}}})\""  # noqa: E501
+EARLY_STOP = "  early_stopping:\n    - metric: loss\n      value: 0.5\n      optimization: minimize\n"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django
+    # refuse ORM calls from the test itself; the test code is synchronous, so allow them.
+    # https://docs.djangoproject.com/en/5.2/topics/async/#envvar-DJANGO_ALLOW_ASYNC_UNSAFE
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, asgi_server) -> Iterator[Page]:
+    context = browser.new_context(base_url=asgi_server, viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def sign_in(page: Page, username: str) -> None:
+    page.goto("/accounts/login/")
+    shot(page, "01-login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f"pw-{username}-123")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Sweeps")
+
+
+def type_yaml(page: Page, text: str) -> None:
+    page.fill("#yaml", text)
+
+
+def launch(page: Page) -> int:
+    expect(page.locator("#plan-table")).to_be_visible()
+    page.click("#launch-btn")
+    page.wait_for_url(re.compile(r"/sweeps/\d+/$"))
+    return int(re.search(r"/sweeps/(\d+)/", page.url).group(1))
+
+
+def mark_page(page: Page) -> None:
+    """Leave a marker in the window: it survives live updates, not a reload."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def not_reloaded(page: Page) -> bool:
+    return page.evaluate("window.__notReloaded === true")
+
+
+def table_text(page: Page) -> str:
+    return page.locator("#bracket-live").inner_text()
+
+
+def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, celery_worker):
+    sign_in(page, "member")
+    shot(page, "02-sweeps-empty")
+
+    # Two errors, each shown at its line, in the gutter and in the list.
+    page.goto("/sweeps/new/")
+    good = sweep_yaml(cmd=REPORT.format(sleep=0.6), name="browser-sweep")
+    type_yaml(page, good.replace("eta: 3", "eta: one").replace("uniform:", "uniformm:"))
+    errors = page.locator("#issues .issue.error")
+    expect(errors).to_have_count(2)
+    expect(errors.nth(0)).to_contain_text("Line 9, col 10")
+    expect(errors.nth(1)).to_contain_text("Line 19, col 7")
+    expect(page.locator("#gutter span.err")).to_have_text(["9", "19"])
+    expect(page.locator("#launch-btn")).to_be_disabled()
+    shot(page, "03-new-sweep-errors")
+
+    # Fixed: the plan preview shows the bracket table and the total resource.
+    type_yaml(page, good)
+    expect(page.locator("#issues .issue.error")).to_have_count(0)
+    expect(page.locator("#plan-trials")).to_have_text("22")
+    expect(page.locator("#plan-resource")).to_have_text("78")
+    expect(page.locator('#plan-table td[data-cell="2:0"]')).to_contain_text("9 × 1")
+    shot(page, "04-new-sweep-preview")
+    sweep_id = launch(page)
+
+    # The bracket table's counts change without a reload until the sweep ends.
+    mark_page(page)
+    seen = {table_text(page)}
+
+    def record_until_done() -> bool:
+        seen.add(table_text(page))
+        return page.locator("#sweep-status .badge").inner_text() == "succeeded"
+
+    wait_for(record_until_done, timeout=120, every=0.2)
+    assert len(seen) >= 3, seen
+    assert not_reloaded(page)
+    expect(page.locator('#bracket-live td[data-cell="2:0"]')).to_contain_text("9 succeeded")
+    expect(page.locator('#bracket-live td[data-cell="2:0"]')).to_contain_text("3 promoted")
+    expect(page.locator("#sweep-stats")).to_contain_text("22 / 22 trials done")
+    expect(page.locator("#log")).to_contain_text("sweep succeeded")
+    expect(page.locator("#chart-curves .legend")).to_contain_text("rung 0")
+    expect(page.locator("#chart-best .legend")).to_contain_text("best so far")
+    expect(page.locator("#chart-parallel .main-svg").first).to_be_visible()
+    shot(page, "05-sweep-finished")
+
+    # A bracket cell filters the trial table.
+    page.click('#bracket-live td[data-cell="2:1"] a')
+    expect(page.locator("#trial-rows tbody tr")).to_have_count(3)
+    assert "bracket=2" in page.url and not_reloaded(page)
+
+    # The trial page: params, lineage, metrics chart.
+    page.locator("#trial-rows tbody tr a").first.click()
+    expect(page.locator("#lineage tbody tr")).to_have_count(2)
+    expect(page.locator("#chart-trial .legend")).to_contain_text("loss")
+    shot(page, "06-trial")
+
+    # Clone, add an early-stopping rule: its banner appears live.
+    page.goto(f"/sweeps/{sweep_id}/")
+    page.click("#clone-btn")
+    expect(page.locator("#yaml")).to_have_value(re.compile("name: browser-sweep"))
+    text = sweep_yaml(cmd=REPORT.format(sleep=2.5), early_stopping=EARLY_STOP, name="early")
+    type_yaml(page, text)
+    early_id = launch(page)
+    mark_page(page)
+    assert page.locator(".banner-stop").count() == 0
+    banner = page.locator(".banner-stop")
+    expect(banner).to_be_visible(timeout=60_000)
+    expect(banner).to_contain_text("loss <= 0.5")
+    stopped_by = Sweep.objects.get(pk=early_id).events.get(kind="early_stopped").payload
+    expect(banner).to_contain_text(f"#{stopped_by['trial']}")
+    expect(page.locator("#sweep-status .badge")).to_have_text("early stopped")
+    assert not_reloaded(page)
+    shot(page, "07-sweep-early-stopped")
+
+    # Stop a running sweep from its page.
+    page.click("#clone-btn")
+    type_yaml(page, sweep_yaml(cmd=REPORT.format(sleep=60), name="to-stop"))
+    stop_id = launch(page)
+    expect(page.locator('#bracket-live td[data-cell="2:0"]')).to_contain_text("running")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#stop-btn")
+    expect(page.locator("#sweep-status .badge")).to_have_text("stopped")
+    expect(page.locator('#bracket-live td[data-cell="2:0"]')).to_contain_text("stopped")
+    expect(page.locator("#stop-btn")).to_have_count(0)
+    assert Sweep.objects.get(pk=stop_id).status == "stopped"
+    shot(page, "08-sweep-stopped")
+
+    page.goto("/")
+    expect(page.locator("#sweeps tbody tr")).to_have_count(3)
+    shot(page, "09-sweeps")
+
+
+def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast):
+    from frontend.testing import finish_rung, started_sweep
+
+    sweep = started_sweep(cast.team, cast.viewer)
+    finish_rung(sweep, 2, 0)
+    context = browser.new_context(base_url=asgi_server, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", "viewer")
+    page.fill("input[name=password]", "pw-viewer-123")
+    page.click("button[type=submit]")
+    page.goto(f"/sweeps/{sweep.pk}/?status=succeeded")
+    expect(page.locator('#bracket-live td[data-cell="2:0"]')).to_contain_text("9 succeeded")
+    expect(page.locator("#trial-rows tbody tr")).to_have_count(9)
+    page.select_option("select[name=status]", "pending")
+    page.click("#trial-filters button[type=submit]")
+    expect(page.locator("#trial-rows tbody tr")).not_to_have_count(9)
+    shot(page, "10-sweep-without-javascript")
+    context.close()

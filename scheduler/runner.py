@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,6 +23,8 @@ from django.conf import settings
 
 from . import command, engine, metrics, trials
 from .models import Trial
+
+log = logging.getLogger(__name__)
 
 METRICS_KEY = "hbsite.metrics"
 POLL_SECONDS = 0.2
@@ -213,7 +216,13 @@ def run(trial_id: int) -> None:
         trials.finish(trial_id, None, f"could not start: {exc}", "", "")
         return
     output = Output(proc, default_step=resource_value(trial))
-    error = supervise(trial, proc, output)
+    try:
+        error = supervise(trial, proc, output)
+    except Exception as exc:
+        # A runner bug or a lost database must not leave the trial "running" until reconcile.
+        log.exception("runner failed while supervising trial %s", trial_id)
+        terminate(proc)
+        error = f"runner error: {exc}"
     output.join()
     metrics.record(trial, output.take())
     trials.finish(trial_id, proc.returncode, error, output.stdout.text(), output.stderr.text())

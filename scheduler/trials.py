@@ -83,7 +83,8 @@ def finish(trial_id: int, exit_code: int | None, error: str, stdout: str, stderr
     fields = ["exit_code", "stdout_tail", "stderr_tail", "pid"]
     trial.pid = None
     if trial.status == TrialStatus.RUNNING:
-        trial.status = TrialStatus.SUCCEEDED if exit_code == 0 else TrialStatus.FAILED
+        ok = exit_code == 0 and not error
+        trial.status = TrialStatus.SUCCEEDED if ok else TrialStatus.FAILED
         trial.error = error or ("" if exit_code == 0 else f"exited with code {exit_code}")
         trial.finished_at = timezone.now()
         fields += ["status", "error", "finished_at"]

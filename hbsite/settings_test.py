@@ -4,7 +4,9 @@ import os
 import tempfile
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-os.environ.setdefault("HBSITE_DATA_DIR", os.path.join(tempfile.gettempdir(), "hbsite-test-data"))
+# A data dir per test session, so that concurrent sessions never share checkpoints.
+if "HBSITE_DATA_DIR" not in os.environ:
+    os.environ["HBSITE_DATA_DIR"] = tempfile.mkdtemp(prefix="hbsite-test-data-")
 os.environ.setdefault("HBSITE_HEARTBEAT_SECONDS", "0.5")
 os.environ.setdefault("HBSITE_LOST_AFTER_SECONDS", "4")
 os.environ.setdefault("DB_POOL_MAX", "8")

@@ -100,10 +100,10 @@ def ping_worker(name: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def redis_clean(process_env) -> None:
-    """Empty the test Redis database and data dir once per session: the test database is new,
-    so its ids start again and must not meet an earlier run's checkpoints."""
+def redis_clean(process_env) -> Iterator[None]:
+    """Empty the test Redis database once per session; remove the session's data dir after."""
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    yield
     shutil.rmtree(settings.HBSITE_DATA_DIR, ignore_errors=True)
 
 

@@ -121,16 +121,18 @@ class Hyperband:
 
 @dataclass(frozen=True)
 class RandomSearch:
-    """The `random_search` section."""
+    """The `random_search` section; `metric` (optional, an hbsite extension) ranks trials."""
 
     n_experiments: int
+    metric: Metric | None = None
 
 
 @dataclass(frozen=True)
 class GridSearch:
-    """The `grid_search` section; None means the whole grid."""
+    """The `grid_search` section; n_experiments None means the whole grid."""
 
     n_experiments: int | None
+    metric: Metric | None = None
 
 
 @dataclass(frozen=True)
@@ -184,8 +186,9 @@ class SweepSpec:
 
     @property
     def metric(self) -> Metric | None:
-        """Return the Hyperband metric, or None for random and grid search."""
-        return self.hyperband.metric if self.hyperband is not None else None
+        """Return the metric that ranks trials (required for Hyperband, optional otherwise)."""
+        section = self.hyperband or self.random_search or self.grid_search
+        return section.metric if section is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe summary for storage and display."""
@@ -590,14 +593,14 @@ def _random_search(ctx: _Ctx, path: Path, value: Any) -> Any:
     got = _section(ctx, path, {} if value is None else value, _RANDOM_FIELDS)
     if got is None or _is_bad(*got.values()):
         return _BAD
-    return RandomSearch(got["n_experiments"])
+    return RandomSearch(got["n_experiments"], got["metric"])
 
 
 def _grid_search(ctx: _Ctx, path: Path, value: Any) -> Any:
     got = _section(ctx, path, {} if value is None else value, _GRID_FIELDS)
     if got is None or _is_bad(*got.values()):
         return _BAD
-    return GridSearch(got["n_experiments"])
+    return GridSearch(got["n_experiments"], got["metric"])
 
 
 def _bayesian(ctx: _Ctx, path: Path, value: Any) -> Any:
@@ -902,8 +905,11 @@ _HYPERBAND_FIELDS = {
     "resume": _Field(_boolean, default=False),
     "sizing": _Field(_choice({s: s for s in SIZINGS}), default=SIZINGS[0]),
 }
-_RANDOM_FIELDS = {"n_experiments": _Field(_integer(1, MAX_EXPERIMENTS), required=True)}
-_GRID_FIELDS = {"n_experiments": _Field(_integer(1, MAX_EXPERIMENTS))}
+_RANDOM_FIELDS = {
+    "n_experiments": _Field(_integer(1, MAX_EXPERIMENTS), required=True),
+    "metric": _Field(_metric),
+}
+_GRID_FIELDS = {"n_experiments": _Field(_integer(1, MAX_EXPERIMENTS)), "metric": _Field(_metric)}
 _RULE_FIELDS = {
     "metric": _Field(_string(), required=True),
     "value": _Field(_finite, required=True),

@@ -1035,3 +1035,15 @@ def test_it_imports_no_django() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_it_reads_an_optional_metric_for_random_and_grid_search() -> None:
+    text = (
+        HEADER
+        + "hptuning:\n  random_search: {n_experiments: 3, metric: {name: acc, optimization: maximize}}\n"
+        + "  matrix: {x: {uniform: [0, 1]}}\nrun:\n  cmd: echo {{ x }}\n"
+    )
+    spec = parse(text)
+    assert spec.metric is not None
+    assert (spec.metric.name, spec.metric.optimization) == ("acc", "maximize")
+    assert parse(text.replace(", metric: {name: acc, optimization: maximize}", "")).metric is None

@@ -227,16 +227,16 @@ run:
 
 
 def test_it_runs_a_grid_search_over_every_point_once(celery_worker, team):
-    sweep = run_to_end(search_yaml("grid_search: {}", "x: {linspace: [0, 1, 6]}"), team)
+    section = "grid_search: {metric: {name: loss, optimization: minimize}}"
+    sweep = run_to_end(search_yaml(section, "x: {linspace: [0, 1, 6]}"), team)
 
     assert sweep.status == "succeeded"
     xs = sorted(t.config.params["x"] for t in sweep.trials.select_related("config"))
     assert xs == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     assert all(t.resource is None and "--steps=4" in t.command for t in sweep.trials.all())
     for trial in sweep.trials.select_related("config"):
-        assert trial.last_metrics["loss"] == pytest.approx(
-            (trial.config.params["x"] - 0.3) ** 2 + 1 / 4
-        )
+        assert trial.metric_value == pytest.approx((trial.config.params["x"] - 0.3) ** 2 + 1 / 4)
+    assert engine.best(sweep)["params"]["x"] == pytest.approx(0.2)  # |0.2 - 0.3| is least
 
 
 def test_it_runs_a_random_search_of_n_experiments(celery_worker, team):

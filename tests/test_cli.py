@@ -12,30 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-REFERENCE = """version: 1
-kind: group
-hptuning:
-  concurrency: 5
-  hyperband:
-    max_iter: 81
-    eta: 3
-    resource:
-      name: num_steps
-      type: int
-    metric:
-      name: loss
-      optimization: minimize
-    resume: False
-  matrix:
-    learning_rate:
-      uniform: [0, 0.9]
-    dropout:
-      values: [0.25, 0.3]
-    activation:
-      pvalues: [[relu, 0.1], [sigmoid, 0.8]]
-run:
-  cmd: python train.py --lr={{ learning_rate }} --steps={{ num_steps }}
-"""
+REFERENCE = (ROOT / "examples" / "reference.yml").read_text()
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -72,8 +49,13 @@ def test_it_prints_every_error_with_file_line_and_column(tmp_path: Path) -> None
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "(warning)" not in line]
     assert len(errors) == 2
-    assert errors[0].startswith(f"{path}:7:10: ") and "eta" in errors[0]
-    assert errors[1].startswith(f"{path}:17:7: ") and "learning_rate" in errors[1]
+    eta_line, lr_line = line_of(bad, "eta: 1"), line_of(bad, "uniform: [1, 0]")
+    assert errors[0].startswith(f"{path}:{eta_line}:10: ") and "eta" in errors[0]
+    assert errors[1].startswith(f"{path}:{lr_line}:7: ") and "learning_rate" in errors[1]
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
 def test_it_prints_the_plan_as_json(reference_file: Path) -> None:
@@ -112,7 +94,8 @@ def test_it_submits_and_waits_for_a_sweep(celery_worker, process_env, cast, tmp_
     path = tmp_path / "quick.yml"
     path.write_text(
         REFERENCE.replace("max_iter: 81", "max_iter: 9").replace(
-            "cmd: python train.py --lr={{ learning_rate }} --steps={{ num_steps }}",
+            "workdir: examples\n  cmd: python train_digits.py --epochs={{ num_steps }} "
+            "--learning-rate={{ learning_rate }}",
             "workdir: .\n  cmd: python tests/scripts/quadratic.py --x={{ learning_rate }} "
             "--steps={{ num_steps }}",
         )

@@ -7,16 +7,12 @@ Metric points are not events: they are published as throttled batches that carry
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import broadcast
 from .models import Event, Sweep
-
-log = logging.getLogger(__name__)
 
 SWEEP_CREATED = "sweep_created"
 SWEEP_STARTED = "sweep_started"
@@ -65,20 +61,9 @@ def sweep_summary(sweep: Sweep) -> dict[str, Any]:
 def publish_metrics(sweep_id: int, trial_id: int, points: list[dict[str, Any]]) -> None:
     """Send a batch of new metric points of one trial to the sweep's followers."""
     message = {"type": "sweep.metrics", "trial": trial_id, "points": points}
-    _send(sweep_group(sweep_id), message)
+    broadcast.send(sweep_group(sweep_id), message)
 
 
 def _publish(sweep_id: int, message: dict[str, Any], summary: dict[str, Any]) -> None:
-    _send(sweep_group(sweep_id), {"type": "sweep.event", "event": message})
-    _send(LIST_GROUP, {"type": "sweeps.changed", "sweep": summary})
-
-
-def _send(group: str, message: dict[str, Any]) -> None:
-    # Live updates are best effort: the database holds the truth and clients resync from it.
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:
-        log.exception("could not publish to %s", group)
+    broadcast.send(sweep_group(sweep_id), {"type": "sweep.event", "event": message})
+    broadcast.send(LIST_GROUP, {"type": "sweeps.changed", "sweep": summary})

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from . import events
+from . import broadcast
 from .access import share_token
 from .models import ShareLink, Sweep
 
@@ -40,5 +40,5 @@ def revoke_link(link: ShareLink) -> bool:
     )
     link.refresh_from_db(fields=["revoked_at"])
     group = share_group(link.pk)
-    transaction.on_commit(lambda: events._send(group, {"type": "share.revoked"}))
+    transaction.on_commit(lambda: broadcast.send(group, {"type": "share.revoked"}))
     return bool(updated)

@@ -72,6 +72,19 @@ TEXTS = {
 }
 
 
+LABELS = {
+    events.SWEEP_CREATED: "created",
+    events.SWEEP_STARTED: "started",
+    events.SWEEP_FINISHED: "sweep ended",
+    events.TRIAL_QUEUED: "queued",
+    events.TRIAL_STARTED: "trial started",
+    events.TRIAL_FINISHED: "trial ended",
+    events.TRIAL_REQUEUED: "requeued",
+    events.RUNG_PROMOTED: "promoted",
+    events.EARLY_STOPPED: "early stop",
+}
+
+
 def describe(kind: str, payload: dict[str, Any]) -> str:
     """Return the log line for an event."""
     text = TEXTS.get(kind)
@@ -80,4 +93,5 @@ def describe(kind: str, payload: dict[str, Any]) -> str:
 
 def with_text(event: dict[str, Any]) -> dict[str, Any]:
     """Return an event message (seq, kind, payload, time) with its log line added."""
-    return {**event, "text": describe(event["kind"], event.get("payload") or {})}
+    text = describe(event["kind"], event.get("payload") or {})
+    return {**event, "text": text, "label": LABELS.get(event["kind"], event["kind"])}

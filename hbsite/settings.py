@@ -109,7 +109,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+# Only `collectstatic` needs STATIC_ROOT; WhiteNoise serves from the apps without it.
+STATIC_ROOT = Path(env("STATIC_ROOT")) if env("STATIC_ROOT") else None
 # WhiteNoise serves static files from the apps themselves, so no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -120,7 +121,11 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [env("CHANNELS_REDIS_URL", REDIS_URL)]},
+        # redis-py 8 reads with a 5 s socket timeout by default, which aborts the layer's
+        # blocking BZPOPMIN and tears down every idle websocket: https://github.com/django/channels_redis/issues/422
+        "CONFIG": {
+            "hosts": [{"address": env("CHANNELS_REDIS_URL", REDIS_URL), "socket_timeout": None}]
+        },
     }
 }
 

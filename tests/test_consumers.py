@@ -70,6 +70,15 @@ def kill_one(sweep_id: int) -> int:
     return trial.pk
 
 
+@pytest.fixture(autouse=True)
+def no_celery(monkeypatch):
+    """Keep these sweeps still: no task reaches a worker that another test module started."""
+    from scheduler import tasks
+
+    monkeypatch.setattr(tasks.advance, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.run_trial, "delay", lambda *args, **kwargs: None)
+
+
 @pytest.fixture
 def sweep(cast):
     return started_sweep(cast.team, cast.member)
@@ -148,6 +157,20 @@ def test_it_relays_events_in_order_with_their_log_line(cast, sweep):
     assert [e["kind"] for e in got] == ["trial_finished", "sweep_finished"]
     assert got[0]["payload"]["trial"] == killed and got[0]["payload"]["status"] == "stopped"
     assert "sweep stopped" in got[1]["text"]
+
+
+def test_an_idle_socket_stays_open_and_live(cast, sweep):
+    """redis-py 8's default 5 s socket timeout used to tear idle consumers down."""
+
+    async def scenario():
+        comm, _ = await connect(f"/ws/sweeps/{sweep.pk}/", cast.viewer)
+        assert await comm.receive_nothing(timeout=6.5)
+        await stop_sweep(sweep.pk)
+        event = (await receive(comm, "event"))["event"]
+        await comm.disconnect()
+        return event
+
+    assert run(scenario)["kind"] == "sweep_finished"
 
 
 def test_it_resyncs_missed_events_after_a_reconnect(cast, sweep):

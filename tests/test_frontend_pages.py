@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from frontend.testing import finish_rung, started_sweep, sweep_yaml
 from scheduler import access, engine, trials
-from scheduler.models import Config, MetricPoint, ShareLink, Sweep, Trial
+from scheduler.models import Config, MetricPoint, RungDecision, ShareLink, Sweep, Trial
 
 pytestmark = pytest.mark.django_db
 
@@ -232,6 +232,12 @@ def test_it_pages_the_trial_table(client, cast, sweep):
     assert "201–" in html and f"of {big}" in html
 
 
+def bulk_decisions(sweep: Sweep, n: int) -> None:
+    RungDecision.objects.bulk_create(
+        RungDecision(sweep=sweep, bracket=20 + k, rung=0, promoted=1, cutoff=0.5) for k in range(n)
+    )
+
+
 def bulk_trials(sweep: Sweep, n: int) -> int:
     configs = Config.objects.bulk_create(
         Config(sweep=sweep, bracket=9, index=i, params={"lr": i / n, "act": "relu"})
@@ -387,15 +393,15 @@ def test_it_serves_plotly_from_the_installed_package(client):
 @pytest.mark.parametrize(
     ("path", "limit"),
     [
-        ("/", 8),
-        ("/sweeps/{s}/", 16),
-        ("/sweeps/{s}/?p_lr=<0.5&sort=-metric&page=2", 16),
-        ("/ui/sweeps/{s}/state/", 10),
-        ("/ui/sweeps/{s}/trials/?status=succeeded&sort=p_act", 8),
-        ("/ui/sweeps/{s}/curves/", 9),
-        ("/ui/sweeps/{s}/parallel/", 7),
-        ("/ui/sweeps/{s}/best/", 7),
-        ("/trials/{t}/", 9),
+        ("/", 5),
+        ("/sweeps/{s}/", 12),
+        ("/sweeps/{s}/?p_lr=<0.5&sort=-metric&page=2", 12),
+        ("/ui/sweeps/{s}/state/", 8),
+        ("/ui/sweeps/{s}/trials/?status=succeeded&sort=p_act", 6),
+        ("/ui/sweeps/{s}/curves/", 7),
+        ("/ui/sweeps/{s}/parallel/", 5),
+        ("/ui/sweeps/{s}/best/", 5),
+        ("/trials/{t}/", 7),
     ],
 )
 def test_pages_take_a_fixed_number_of_queries(
@@ -406,5 +412,6 @@ def test_pages_take_a_fixed_number_of_queries(
     with django_assert_max_num_queries(limit):
         assert client.get(url).status_code == 200
     bulk_trials(sweep, 600)
+    bulk_decisions(sweep, 30)
     with django_assert_max_num_queries(limit):
         assert client.get(url).status_code == 200

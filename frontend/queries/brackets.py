@@ -102,8 +102,6 @@ def cell(bracket: dict[str, Any], i: int, counts: dict, decisions: dict) -> Cell
 def live_table(sweep: Sweep, resource_name: str, metric: dict | None) -> BracketTable:
     """Return the sweep's bracket table with live counts (two queries)."""
     counts = engine.status_counts(sweep)
-    decisions = {
-        (d.bracket, d.rung): (d.promoted, d.cutoff)
-        for d in sweep.decisions.only("bracket", "rung", "promoted", "cutoff")
-    }
+    rows = sweep.decisions.values_list("bracket", "rung", "promoted", "cutoff")
+    decisions = {(s, i): (promoted, cutoff) for s, i, promoted, cutoff in rows}
     return from_plan(sweep.plan, resource_name, metric, counts, decisions)

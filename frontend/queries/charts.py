@@ -20,7 +20,7 @@ from .trial_table import read_filters
 
 CURVE_TRIALS = 400
 CURVE_POINTS = 40_000
-PARALLEL_ROWS = 3_000
+PARALLEL_ROWS = 1_000
 TRIAL_POINTS = 1_000
 
 THIN_SQL = """

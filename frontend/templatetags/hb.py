@@ -105,9 +105,3 @@ def sort_mark(current: str, key: str) -> str:
     if current == key:
         return "▲"
     return "▼" if current == f"-{key}" else ""
-
-
-@register.filter
-def words(value: str) -> str:
-    """Turn `trial_finished` into `trial finished`."""
-    return str(value).replace("_", " ")

@@ -39,10 +39,11 @@ export class Charts {
     this.curvesNode = document.getElementById("chart-curves");
     this.bestNode = document.getElementById("chart-best");
     this.parallelNode = document.getElementById("chart-parallel");
+    for (const node of [this.curvesNode, this.bestNode, this.parallelNode]) emptyNote(node, "Loading…");
     this.drawCurvesSoon = throttle(() => this.drawCurves(), 1000);
     this.reloadCurvesSoon = throttle(() => this.loadCurves().catch(console.error), 4000);
     this.reloadBestSoon = throttle(() => this.loadBest().catch(console.error), 2000);
-    this.reloadParallelSoon = throttle(() => this.loadParallel().catch(console.error), 5000);
+    this.reloadParallelSoon = throttle(() => this.parallelWanted && this.loadParallel().catch(console.error), 5000);
   }
 
   url(base) {
@@ -52,15 +53,20 @@ export class Charts {
 
   async start(query) {
     this.query = query;
-    this.Plotly = await loadPlotly(this.urls.plotly);
-    await Promise.all([this.loadCurves(), this.loadBest(), this.loadParallel()]);
+    // Fetch the data while Plotly's bundle loads; draw each chart as soon as both are in.
+    const plotly = loadPlotly(this.urls.plotly).then((Plotly) => (this.Plotly = Plotly));
+    const drawn = (load, name) => load.then(() => performance.mark(`hb:${name}`));
+    // Parallel coordinates (WebGL, the slowest to draw) wait until they are scrolled to.
+    whenVisible(this.parallelNode).then(() => drawn(this.loadParallel(plotly), "parallel")).catch(console.error);
+    await Promise.all([drawn(this.loadCurves(plotly), "curves"), drawn(this.loadBest(plotly), "best")]);
     performance.mark("hb:charts");
   }
 
   // --- learning curves ---------------------------------------------------------------------
 
-  async loadCurves() {
+  async loadCurves(ready) {
     const data = await getJSON(this.url(this.urls.curves));
+    await ready;
     this.metric = data.metric || this.metric;
     this.rungs = data.rungs;
     this.trials = new Map(data.trials.map((t) => [t.id, { ...t }]));
@@ -92,12 +98,15 @@ export class Charts {
       trace.text.push(null);
       byRung.set(trial.rung, trace);
     }
+    // Trials that report once or twice are dots; longer curves are lines.
+    const sparse = [...this.trials.values()].every((t) => t.points.length <= 2);
     const traces = [...byRung.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([rung, t]) => ({
         ...t,
         type: gl ? "scattergl" : "scatter",
-        mode: "lines",
+        mode: sparse ? "lines+markers" : "lines",
+        marker: { size: 6, color: PALETTE[rung % PALETTE.length] },
         name: this.rungName(rung),
         line: { color: PALETTE[rung % PALETTE.length], width: 1.4 },
         opacity: 0.85,
@@ -178,8 +187,9 @@ export class Charts {
 
   // --- best so far -------------------------------------------------------------------------
 
-  async loadBest() {
+  async loadBest(ready) {
     const data = await getJSON(withShare(this.urls.best, this.share));
+    await ready;
     if (!this.Plotly) return;
     if (!data.spent.length) {
       emptyNote(this.bestNode, "No finished trials yet.");
@@ -205,8 +215,10 @@ export class Charts {
 
   // --- parallel coordinates ----------------------------------------------------------------
 
-  async loadParallel() {
+  async loadParallel(ready) {
+    this.parallelWanted = true;
     const data = await getJSON(withShare(this.urls.parallel, this.share));
+    await ready;
     if (!this.Plotly) return;
     if (!data.rows.length) {
       emptyNote(this.parallelNode, "Parallel coordinates appear once trials succeed.");
@@ -215,7 +227,8 @@ export class Charts {
     }
     if (!this.parallelDrawn) this.parallelNode.replaceChildren();
     const dimensions = data.params.map((name) => dimension(name, data.rows.map((r) => r.params[name])));
-    dimensions.push({ label: "rung", values: data.rows.map((r) => r.rung), tickformat: "d" });
+    const rungs = [...new Set(data.rows.map((r) => r.rung))].sort((a, b) => a - b);
+    dimensions.push({ label: "rung", values: data.rows.map((r) => r.rung), tickvals: rungs, ticktext: rungs.map(String), range: [0, Math.max(1, ...rungs)] });
     const metric = data.rows.map((r) => r.metric);
     dimensions.push({ label: data.metric || "metric", values: metric });
     const trace = {
@@ -253,6 +266,17 @@ export class Charts {
     this.query = query;
     if (this.Plotly) this.loadCurves().catch(console.error);
   }
+}
+
+function whenVisible(node) {
+  return new Promise((resolve) => {
+    const watch = new IntersectionObserver((entries) => {
+      if (!entries.some((e) => e.isIntersecting)) return;
+      watch.disconnect();
+      resolve();
+    }, { rootMargin: "200px" });
+    watch.observe(node);
+  });
 }
 
 // A param axis: numbers as they are; anything else as categories with their labels.

@@ -145,7 +145,7 @@ function addLogLine(event) {
     "li",
     { class: `ev ev-${event.kind} new`, "data-seq": event.seq },
     el("time", { datetime: event.time, text: event.time.slice(11, 19) }),
-    el("span", { class: "ev-kind", text: event.kind.replaceAll("_", " ") }),
+    el("span", { class: "ev-kind", text: event.label || event.kind }),
     el("span", { class: "ev-text", text: event.text }),
   );
   // Keep the log newest first, in seq order even if an old event is inserted by a resync.

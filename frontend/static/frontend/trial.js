@@ -10,6 +10,7 @@ const share = root.dataset.share;
 const chart = document.getElementById("chart-trial");
 const COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2"];
 let series = {};
+chart.innerHTML = '<p class="chart-empty">Loading…</p>';
 let Plotly = null;
 
 function draw() {

@@ -1,0 +1,100 @@
+"""Benchmark: the dashboard on a 10,000-trial, 1,000,000-point sweep, in Chromium.
+
+Loads the sweep with `manage.py load_big_sweep`, then opens each page in headless Chromium
+against the real ASGI server and prints, per page: server time to first byte, DOMContentLoaded,
+load, first contentful paint, and (on the sweep page) when every chart has drawn and the live
+socket has caught up. Run with `make benchmark`; it asserts nothing about speed, only that
+the pages rendered. The figures also go to artifacts/benchmarks/dashboard.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import sync_playwright
+
+from scheduler.models import MetricPoint, Sweep
+from tests.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+RUNS = 3
+TIMING = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const paint = performance.getEntriesByName("first-contentful-paint")[0];
+  const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? null;
+  return {ttfb: nav.responseStart, html_bytes: nav.encodedBodySize,
+          dcl: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
+          fcp: paint ? paint.startTime : null,
+          charts: mark("hb:charts"), live: mark("hb:live")};
+}"""
+
+
+def measure(page, url: str, wait_for: str | None) -> dict:
+    page.goto(url, wait_until="load")
+    for name in (wait_for, "hb:live") if wait_for else ():
+        page.wait_for_function(f"performance.getEntriesByName('{name}').length > 0",
+                               timeout=120_000)  # fmt: skip
+    page.wait_for_function("performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
+    return page.evaluate(TIMING)
+
+
+def summary(runs: list[dict]) -> dict:
+    keys = [k for k in runs[0] if all(r[k] is not None for r in runs)]
+    return {k: round(statistics.median(r[k] for r in runs), 1) for k in keys}
+
+
+def test_dashboard_on_a_big_sweep(asgi_server):
+    started = time.monotonic()
+    call_command("load_big_sweep", "--user", "bench", "--name", "bench-sweep")
+    load_seconds = time.monotonic() - started
+    sweep = Sweep.objects.get(name="bench-sweep")
+    trial = sweep.trials.filter(status="succeeded").order_by("-rung", "id").first()
+    trials, points = sweep.trials.count(), MetricPoint.objects.filter(trial__sweep=sweep).count()
+    pages = {
+        "sweeps list": ("/", None),
+        "sweep": (f"/sweeps/{sweep.pk}/", "hb:charts"),
+        "sweep, trial table page 50": (f"/sweeps/{sweep.pk}/?sort=-metric&page=50", "hb:charts"),
+        "trial": (f"/trials/{trial.pk}/", None),
+    }
+    results = {}
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; the ORM is done
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(base_url=asgi_server, viewport={"width": 1440, "height": 1000})
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", "bench")
+        page.fill("input[name=password]", "pw-bench-123")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{asgi_server}/")
+        page.goto(f"/sweeps/{sweep.pk}/", wait_until="load")  # warm caches: Plotly, templates
+        page.wait_for_function("performance.getEntriesByName('hb:charts').length > 0",
+                               timeout=120_000)  # fmt: skip
+        for name, (url, mark) in pages.items():
+            results[name] = summary([measure(page, url, mark) for _ in range(RUNS)])
+        browser.close()
+    report(sweep, trials, points, load_seconds, results)
+    assert results["sweep"]["charts"] > 0
+
+
+def report(sweep, trials: int, points: int, load_seconds: float, results: dict) -> None:
+    print(f"\n\ndashboard benchmark: sweep {sweep.pk}, {trials:,} trials, {points:,} points")
+    print(f"loaded in {load_seconds:.1f} s; median of {RUNS} loads, ms from navigation start")
+    header = ("page", "ttfb", "dcl", "fcp", "load", "charts", "live")
+    print("  ".join(f"{h:>28}" if i == 0 else f"{h:>8}" for i, h in enumerate(header)))
+    for name, row in results.items():
+        cells = [f"{row.get(k, float('nan')):8.0f}" for k in header[1:]]
+        print(f"{name:>28}  " + "  ".join(cells) + f"   html {row['html_bytes'] / 1024:.0f} KiB")
+    out = ARTIFACTS / "benchmarks"
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"trials": trials, "points": points, "load_seconds": load_seconds, "pages": results}
+    (out / "dashboard.json").write_text(json.dumps(data, indent=2))

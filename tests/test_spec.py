@@ -1040,10 +1040,11 @@ def test_it_imports_no_django() -> None:
 def test_it_reads_an_optional_metric_for_random_and_grid_search() -> None:
     text = (
         HEADER
-        + "hptuning:\n  random_search: {n_experiments: 3, metric: {name: acc, optimization: maximize}}\n"
+        + "hptuning:\n  random_search:\n    n_experiments: 3\n"
+        + "    metric: {name: acc, optimization: maximize}\n"
         + "  matrix: {x: {uniform: [0, 1]}}\nrun:\n  cmd: echo {{ x }}\n"
     )
     spec = parse(text)
     assert spec.metric is not None
     assert (spec.metric.name, spec.metric.optimization) == ("acc", "maximize")
-    assert parse(text.replace(", metric: {name: acc, optimization: maximize}", "")).metric is None
+    assert parse(text.replace("    metric: {name: acc, optimization: maximize}\n", "")).metric is None

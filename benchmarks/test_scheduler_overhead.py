@@ -13,34 +13,16 @@ import pytest
 from scheduler import engine
 from scheduler.models import Sweep
 from tests.conftest import wait_for
+from tests.sweeps import hyperband_yaml, quadratic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SWEEP = """
-version: 1
-kind: group
-hptuning:
-  concurrency: 8
-  seed: 1
-  hyperband:
-    max_iter: 81
-    eta: 3
-    resource: {{name: num_steps, type: int}}
-    metric: {{name: loss, optimization: minimize}}
-  matrix:
-    x: {{uniform: [0, 1]}}
-run:
-  workdir: .
-  cmd: >-
-    {cmd}
-"""
-QUADRATIC = "python tests/scripts/quadratic.py --x={{ x }} --steps={{ num_steps }}"
-NOOP = "echo '{\"hbsite.metrics\": {\"loss\": {{ x }}}}'"
+NOOP = 'echo \'{"hbsite.metrics": {"loss": {{ x }}}}\''
 
 
 def run(cmd: str, team) -> tuple[float, Sweep]:
     started = time.monotonic()
-    sweep = engine.create_sweep(SWEEP.format(cmd=cmd), team=team)
+    sweep = engine.create_sweep(hyperband_yaml(cmd=cmd), team=team)
     wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=600, every=0.05)
     return time.monotonic() - started, Sweep.objects.get(pk=sweep.pk)
 
@@ -62,5 +44,5 @@ def report(label: str, wall: float, sweep: Sweep) -> None:
 def test_81_3_sweep_wall_time_and_overhead(celery_worker, cast):
     wall, sweep = run(NOOP, cast.team)
     report("no-op trials (scheduler overhead)", wall, sweep)
-    wall, sweep = run(QUADRATIC, cast.team)
+    wall, sweep = run(quadratic(), cast.team)
     report("python trials (quadratic.py)", wall, sweep)

@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from scheduler import access as acl
 from scheduler import events
 from scheduler.models import Sweep
+from scheduler.sharing import share_group
 
 from . import eventtext
 from .queries.sweep import events_after
@@ -31,11 +32,6 @@ CLOSE_NOT_FOUND, CLOSE_REVOKED = 4404, 4403
 def share_token(scope: dict[str, Any]) -> str | None:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return (query.get("share") or [None])[0]
-
-
-def share_group(link_id: int) -> str:
-    """Name the group a share link's sockets join, so revoking it can close them."""
-    return f"share-link-{link_id}"
 
 
 class Coalescer:

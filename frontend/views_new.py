@@ -39,7 +39,7 @@ def new_sweep(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return submit(request)
     source = editor.clone_source(request.user, request.GET.get("clone"))
-    text = source.yaml if source else editor.EXAMPLE
+    text = source.yaml if source else editor.example()
     extra = {"source": source, "name": f"{source.name} (clone)" if source else ""}
     if source:
         extra["team_id"] = source.team_id

@@ -12,25 +12,15 @@ from django.test import Client
 
 from scheduler import access, engine, sharing
 from scheduler.models import Config, Trial
+from tests.sweeps import hyperband_yaml
 
-SWEEP_YAML = """\
-version: 1
-kind: group
-name: quadratic
-hptuning:
-  concurrency: 2
-  seed: 1
-  hyperband:
-    max_iter: 9
-    eta: 3
-    resource: {name: num_steps, type: int}
-    metric: {name: loss, optimization: minimize}
-  matrix:
-    x: {uniform: [0, 1]}
-    opt: {values: [sgd, adam]}
-run:
-  cmd: "python -c 'print({{ x }}, {{ opt }}, {{ num_steps }})'"
-"""
+SWEEP_YAML = hyperband_yaml(
+    name="quadratic",
+    max_iter=9,
+    concurrency=2,
+    matrix={"x": "uniform: [0, 1]", "opt": "values: [sgd, adam]"},
+    cmd="python -c 'print({{ x }}, {{ opt }}, {{ num_steps }})'",
+)
 
 
 def make_sweep(team, owner):

@@ -14,27 +14,17 @@ from rest_framework.test import APIClient
 from scheduler import access, engine, events
 from scheduler.models import ApiToken, Config, RungDecision, Sweep, Trial
 from tests.conftest import wait_for
+from tests.sweeps import hyperband_yaml
 
-SWEEP_YAML = """\
-version: 1
-kind: group
-name: quadratic
-hptuning:
-  concurrency: {concurrency}
-  seed: 1
-  hyperband:
-    max_iter: 81
-    eta: 3
-    resource: {{name: num_steps, type: int}}
-    metric: {{name: loss, optimization: minimize}}
-  matrix:
-    x: {{uniform: [0, 1]}}
-run:
-  cmd: {cmd}
-"""
 QUICK_CMD = "python -c 'print({{ x }}, {{ num_steps }})'"
 SLOW_CMD = "sleep 60 # {{ x }} {{ num_steps }}"
-YAML = SWEEP_YAML.format(concurrency=4, cmd=QUICK_CMD)
+YAML = hyperband_yaml(name="quadratic", concurrency=4, cmd=QUICK_CMD)  # 206 trials
+
+
+def slow_yaml() -> str:
+    """Two trials at a time that each sleep a minute: a sweep to stop or kill."""
+    return hyperband_yaml(name="quadratic", concurrency=2, cmd=SLOW_CMD)
+
 
 # Two errors: line 5 has a bad concurrency, line 7 a bad eta; run is missing too.
 BAD_YAML = """\
@@ -358,8 +348,7 @@ def test_it_refuses_a_clone_with_invalid_yaml(cast):
 @pytest.mark.django_db(transaction=True)
 def test_it_stops_a_running_sweep_and_its_trials(celery_worker, cast):
     client = client_for(cast.member)
-    text = SWEEP_YAML.format(concurrency=2, cmd=SLOW_CMD)
-    sweep_id = client.post("/api/sweeps/", {"yaml": text}, format="json").json()["id"]
+    sweep_id = client.post("/api/sweeps/", {"yaml": slow_yaml()}, format="json").json()["id"]
     wait_for(lambda: Trial.objects.filter(sweep_id=sweep_id, status="running").count() == 2)
 
     response = client.post(f"/api/sweeps/{sweep_id}/stop/")

@@ -6,7 +6,7 @@ import pytest
 
 from scheduler.models import Trial
 from tests.conftest import wait_for
-from tests.test_api_sweeps import SLOW_CMD, SWEEP_YAML, add_trials, client_for, make_sweep
+from tests.test_api_sweeps import add_trials, client_for, make_sweep, slow_yaml
 
 
 @pytest.fixture
@@ -111,8 +111,7 @@ def test_it_will_not_kill_an_ended_trial(cast, sweep):
 @pytest.mark.django_db(transaction=True)
 def test_it_kills_a_running_trial(celery_worker, cast):
     client = client_for(cast.member)
-    text = SWEEP_YAML.format(concurrency=2, cmd=SLOW_CMD)
-    sweep_id = client.post("/api/sweeps/", {"yaml": text}, format="json").json()["id"]
+    sweep_id = client.post("/api/sweeps/", {"yaml": slow_yaml()}, format="json").json()["id"]
     running = Trial.objects.filter(sweep_id=sweep_id, status="running", pid__isnull=False)
     victim = wait_for(running.first)
 

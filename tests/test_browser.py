@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from frontend.testing import sweep_yaml
 from scheduler.models import Sweep
 from tests.conftest import ARTIFACTS, wait_for
+from tests.sweeps import finish_rung, position, report_lr, started_sweep, tiny_yaml
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -30,11 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Each trial sleeps a little so the page is watched while trials run.
-REPORT = 'python -c "import time, hbclient; time.sleep({sleep}); hbclient.report(step={{{{ num_steps }}}}, loss={{{{ lr }}}})"'  # noqa: E501
-EARLY_STOP = (
-    "  early_stopping:\n    - metric: loss\n      value: 0.5\n      optimization: minimize\n"
-)
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +105,16 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
 
     # Two errors, each shown at its line, in the gutter and in the list.
     page.goto("/sweeps/new/")
-    good = sweep_yaml(cmd=REPORT.format(sleep=1.2), name="browser-sweep")
-    type_yaml(page, good.replace("eta: 3", "eta: one").replace("uniform:", "uniformm:"))
+    # Each trial sleeps a little so the page is watched while trials run.
+    good = tiny_yaml(cmd=report_lr(sleep=1.2), name="browser-sweep")
+    bad = good.replace("eta: 3", "eta: one").replace("uniform:", "uniformm:")
+    type_yaml(page, bad)
+    (eta_line, eta_col), (lr_line, lr_col) = position(bad, "one"), position(bad, "{uniformm")
     errors = page.locator("#issues .issue.error")
     expect(errors).to_have_count(2)
-    expect(errors.nth(0)).to_contain_text("Line 9, col 10")
-    expect(errors.nth(1)).to_contain_text("Line 19, col 7")
-    expect(page.locator("#gutter span.err")).to_have_text(["9", "19"])
+    expect(errors.nth(0)).to_contain_text(f"Line {eta_line}, col {eta_col}")
+    expect(errors.nth(1)).to_contain_text(f"Line {lr_line}, col {lr_col}")
+    expect(page.locator("#gutter span.err")).to_have_text([str(eta_line), str(lr_line)])
     expect(page.locator("#launch-btn")).to_be_disabled()
     shot(page, "03-new-sweep-errors")
 
@@ -166,7 +164,7 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
     page.goto(f"/sweeps/{sweep_id}/")
     page.click("#clone-btn")
     expect(page.locator("#yaml")).to_have_value(re.compile("name: browser-sweep"))
-    text = sweep_yaml(cmd=REPORT.format(sleep=2.5), early_stopping=EARLY_STOP, name="early")
+    text = tiny_yaml(cmd=report_lr(sleep=2.5), early_stopping=0.5, name="early")
     type_yaml(page, text)
     early_id = launch(page)
     mark_page(page)
@@ -182,7 +180,7 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
 
     # Stop a running sweep from its page.
     page.click("#clone-btn")
-    type_yaml(page, sweep_yaml(cmd=REPORT.format(sleep=60), name="to-stop"))
+    type_yaml(page, tiny_yaml(cmd=report_lr(sleep=60), name="to-stop"))
     stop_id = launch(page)
     expect(page.locator('#bracket-live td[data-cell="2:0"]')).to_contain_text("running")
     page.once("dialog", lambda dialog: dialog.accept())
@@ -199,10 +197,8 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
 
 
 def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast):
-    from frontend.testing import finish_rung, started_sweep
-
     def make() -> None:
-        text = sweep_yaml(cmd="sleep 30", name="no-js")
+        text = tiny_yaml(cmd="sleep 30", name="no-js")
         made.append(started_sweep(cast.team, cast.viewer, text))
         finish_rung(made[0], 2, 0)
 

@@ -13,10 +13,10 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 from django.utils import timezone
 
-from frontend.testing import started_sweep
 from hbsite.asgi import application
 from scheduler import access, engine, events, trials
 from scheduler.models import ShareLink, Sweep
+from tests.sweeps import started_sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

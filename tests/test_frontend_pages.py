@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import html
 import json
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from frontend.testing import finish_rung, started_sweep, sweep_yaml
 from scheduler import access, engine, trials
 from scheduler.models import Config, MetricPoint, RungDecision, ShareLink, Sweep, Trial
+from tests.sweeps import finish_rung, position, started_sweep, tiny_yaml
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +76,7 @@ def test_it_hides_a_sweep_from_outsiders(client, cast, sweep, path):
 
 
 def test_it_lists_only_the_sweeps_of_my_teams(client, cast, sweep):
-    other = started_sweep(cast.other_team, cast.outsider, sweep_yaml(name="theirs"))
+    other = started_sweep(cast.other_team, cast.outsider, tiny_yaml(name="theirs"))
     page = login(client, cast.viewer).get("/")
     assert page.status_code == 200
     assert f'data-sweep="{sweep.pk}"'.encode() in page.content
@@ -176,8 +178,7 @@ def test_it_requires_csrf_on_controls(cast, sweep):
 
 
 def test_it_shows_the_early_stop_banner_of_an_early_stopped_sweep(client, cast):
-    rule = "  early_stopping:\n    - {metric: loss, value: 0.5, optimization: minimize}\n"
-    sweep = started_sweep(cast.team, cast.member, sweep_yaml(early_stopping=rule))
+    sweep = started_sweep(cast.team, cast.member, tiny_yaml(early_stopping=0.5))
     finish_rung(sweep, 2, 0)
     assert Sweep.objects.get(pk=sweep.pk).status == "early_stopped"
     page = login(client, cast.viewer).get(f"/sweeps/{sweep.pk}/").content.decode()
@@ -254,21 +255,31 @@ def bulk_trials(sweep: Sweep, n: int) -> int:
 # --- the new-sweep page ---------------------------------------------------------------------
 
 
+def test_it_starts_a_new_sweep_from_the_runnable_example(client, cast):
+    example = (settings.BASE_DIR / "examples" / "hyperband.yml").read_text()
+    page = login(client, cast.member).get("/sweeps/new/").content.decode()
+    assert html.escape(example) in page and "name: digits-hyperband" in page
+    assert (settings.BASE_DIR / "examples" / "train_digits.py").exists()
+    result = client.post("/ui/validate/", json.dumps({"yaml": example}), "application/json")
+    assert result.json()["valid"] and result.json()["plan"]["total_trials"] == 206
+
+
 def test_it_validates_yaml_with_every_error_at_its_line(client, cast):
-    broken = sweep_yaml().replace("eta: 3", "eta: one").replace("uniform:", "uniformm:")
+    broken = tiny_yaml().replace("eta: 3", "eta: one").replace("uniform:", "uniformm:")
     data = login(client, cast.member).post(
         "/ui/validate/", json.dumps({"yaml": broken}), content_type="application/json"
     )
     result = data.json()
     assert result["valid"] is False and result["plan"] is None
-    assert [(e["line"], e["column"]) for e in result["errors"]] == [(9, 10), (19, 7)]
+    expected = [position(broken, "one"), position(broken, "{uniformm")]
+    assert [(e["line"], e["column"]) for e in result["errors"]] == expected
     assert "eta" in result["errors"][0]["message"]
 
 
 def test_it_previews_a_valid_plan_as_a_bracket_table(client, cast):
     result = (
         login(client, cast.member)
-        .post("/ui/validate/", json.dumps({"yaml": sweep_yaml()}), content_type="application/json")
+        .post("/ui/validate/", json.dumps({"yaml": tiny_yaml()}), content_type="application/json")
         .json()
     )
     assert result["valid"] and result["errors"] == []
@@ -285,12 +296,12 @@ def test_it_rejects_a_malformed_validate_request(client, cast):
 
 def test_it_previews_and_launches_without_javascript(client, cast):
     client = login(client, cast.member)
-    preview = client.post("/sweeps/new/", {"yaml": sweep_yaml(), "action": "preview"})
+    preview = client.post("/sweeps/new/", {"yaml": tiny_yaml(), "action": "preview"})
     assert preview.status_code == 200 and b'id="plan-table"' in preview.content
     errors = client.post("/sweeps/new/", {"yaml": "version: 2", "action": "launch"})
     assert errors.status_code == 400 and b"Line 1, col 10" in errors.content
     launched = client.post(
-        "/sweeps/new/", {"yaml": sweep_yaml(), "action": "launch", "name": "mine"}
+        "/sweeps/new/", {"yaml": tiny_yaml(), "action": "launch", "name": "mine"}
     )
     sweep = Sweep.objects.get(name="mine")
     assert launched["Location"] == f"/sweeps/{sweep.pk}/"
@@ -300,7 +311,7 @@ def test_it_previews_and_launches_without_javascript(client, cast):
 def test_it_launches_from_an_uploaded_file(client, cast):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    upload = SimpleUploadedFile("sweep.yaml", sweep_yaml(name="uploaded").encode())
+    upload = SimpleUploadedFile("sweep.yaml", tiny_yaml(name="uploaded").encode())
     client = login(client, cast.member)
     response = client.post("/sweeps/new/", {"file": upload, "yaml": "", "action": "launch"})
     assert response.status_code == 302
@@ -316,7 +327,7 @@ def test_it_prefills_a_clone_with_the_sweeps_yaml(client, cast, sweep):
 
 def test_it_never_launches_in_a_team_where_i_am_only_a_viewer(client, cast):
     client = login(client, cast.viewer)
-    client.post("/sweeps/new/", {"yaml": sweep_yaml(name="v"), "action": "launch",
+    client.post("/sweeps/new/", {"yaml": tiny_yaml(name="v"), "action": "launch",
                                  "team": cast.team.pk})  # fmt: skip
     sweep = Sweep.objects.get(name="v")
     assert sweep.team != cast.team and sweep.team.personal

@@ -105,10 +105,6 @@ def test_it_creates_and_revokes_links_from_the_page(cast):
     assert link.revoked_at is not None and not link.is_valid
 
 
-def test_it_uses_the_consumers_group_name():
-    assert sharing.share_group(7) == consumers.share_group(7)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_it_cuts_off_open_sockets_when_revoked(cast):
     from hbsite.asgi import application

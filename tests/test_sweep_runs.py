@@ -10,38 +10,9 @@ from django.db import connection
 from scheduler import engine, hyperband
 from scheduler.models import Config, RungDecision, Sweep, Trial
 from tests.conftest import wait_for
+from tests.sweeps import hyperband_yaml, quadratic, search_yaml
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def sweep_yaml(
-    max_iter: int = 81,
-    eta: int = 3,
-    concurrency: int = 8,
-    resume: bool = False,
-    extra_args: str = "",
-    early_stopping: str = "",
-    matrix: str = "x: {uniform: [0, 1]}",
-) -> str:
-    return f"""
-version: 1
-kind: group
-hptuning:
-  concurrency: {concurrency}
-  seed: 1
-  hyperband:
-    max_iter: {max_iter}
-    eta: {eta}
-    resource: {{name: num_steps, type: int}}
-    metric: {{name: loss, optimization: minimize}}
-    resume: {str(resume).lower()}
-  matrix:
-    {matrix}
-{early_stopping}
-run:
-  workdir: .
-  cmd: python tests/scripts/quadratic.py --x={{{{ x }}}} --steps={{{{ num_steps }}}} {extra_args}
-"""
 
 
 def expected_loss(trial: Trial) -> float:
@@ -60,7 +31,7 @@ def team(cast):
 
 
 def test_it_runs_the_81_3_sweep_with_exact_brackets_and_promotions(celery_worker, team):
-    sweep = run_to_end(sweep_yaml(), team)
+    sweep = run_to_end(hyperband_yaml(), team)
 
     assert sweep.status == "succeeded", sweep.status_reason
     assert Config.objects.filter(sweep=sweep).count() == 143
@@ -93,7 +64,7 @@ def assert_promotions_kept_the_best(sweep: Sweep, trials: list[Trial]) -> None:
 
 
 def test_it_resumes_promoted_trials_from_the_checkpoint(celery_worker, team):
-    sweep = run_to_end(sweep_yaml(max_iter=9, resume=True), team)
+    sweep = run_to_end(hyperband_yaml(max_iter=9, resume=True), team)
 
     assert sweep.status == "succeeded"
     promoted = sweep.trials.filter(rung__gt=0).select_related("parent")
@@ -106,7 +77,7 @@ def test_it_resumes_promoted_trials_from_the_checkpoint(celery_worker, team):
 
 
 def test_it_starts_fresh_without_resume(celery_worker, team):
-    sweep = run_to_end(sweep_yaml(max_iter=9, resume=False), team)
+    sweep = run_to_end(hyperband_yaml(max_iter=9, resume=False), team)
 
     dirs = list(sweep.trials.values_list("checkpoint_dir", flat=True))
     assert len(set(dirs)) == len(dirs)
@@ -114,9 +85,8 @@ def test_it_starts_fresh_without_resume(celery_worker, team):
 
 
 def test_it_early_stops_the_whole_sweep(celery_worker, team):
-    rules = """  early_stopping:
-    - {metric: loss, value: 0.35, optimization: minimize}"""
-    text = sweep_yaml(max_iter=27, concurrency=2, early_stopping=rules, extra_args="--sleep=0.3")
+    cmd = quadratic("--sleep=0.3")
+    text = hyperband_yaml(max_iter=27, concurrency=2, early_stopping=0.35, cmd=cmd)
     sweep = run_to_end(text, team)
 
     assert sweep.status == "early_stopped"
@@ -133,7 +103,7 @@ def test_it_early_stops_the_whole_sweep(celery_worker, team):
 
 
 def test_it_fails_a_crashing_trial_without_blocking_its_rung(celery_worker, team):
-    text = sweep_yaml(max_iter=9, extra_args="--fail-above=0.8")
+    text = hyperband_yaml(max_iter=9, cmd=quadratic("--fail-above=0.8"))
     sweep = run_to_end(text, team)
 
     assert sweep.status == "succeeded"
@@ -151,7 +121,7 @@ def test_it_recovers_trials_of_a_killed_worker(main_worker, start_worker, team, 
 
     main_worker.stop()  # so that the doomed worker runs every trial
     worker = start_worker("scheduler,trials", 4, "doomed")
-    text = sweep_yaml(max_iter=3, concurrency=3, extra_args="--sleep=3")
+    text = hyperband_yaml(max_iter=3, concurrency=3, cmd=quadratic("--sleep=3"))
     sweep = engine.create_sweep(text, team=team)
     wait_for(lambda: sweep.trials.filter(status="running").count() == 3, timeout=60)
     victims = set(sweep.trials.filter(status="running").values_list("id", flat=True))
@@ -183,7 +153,7 @@ def beat_argv() -> list[str]:
 
 
 def test_it_never_creates_a_trial_twice_under_concurrent_advance(team):
-    sweep = engine.create_sweep(sweep_yaml(max_iter=81, concurrency=1000), team=team)
+    sweep = engine.create_sweep(hyperband_yaml(max_iter=81, concurrency=1000), team=team)
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -208,27 +178,9 @@ def test_it_never_creates_a_trial_twice_under_concurrent_advance(team):
     assert sweep.events.filter(kind="sweep_started").count() == 1
 
 
-def search_yaml(section: str, matrix: str, extra_run: str = "", cmd_args: str = "") -> str:
-    return f"""
-version: 1
-kind: group
-declarations: {{steps: 4}}
-hptuning:
-  concurrency: 4
-  seed: 2
-  {section}
-  matrix:
-    {matrix}
-run:
-  workdir: .
-  cmd: python tests/scripts/quadratic.py --x={{{{ x }}}} --steps={{{{ steps }}}} {cmd_args}
-{extra_run}
-"""
-
-
 def test_it_runs_a_grid_search_over_every_point_once(celery_worker, team):
     section = "grid_search: {metric: {name: loss, optimization: minimize}}"
-    sweep = run_to_end(search_yaml(section, "x: {linspace: [0, 1, 6]}"), team)
+    sweep = run_to_end(search_yaml(section, matrix={"x": "linspace: [0, 1, 6]"}), team)
 
     assert sweep.status == "succeeded"
     xs = sorted(t.config.params["x"] for t in sweep.trials.select_related("config"))
@@ -240,7 +192,7 @@ def test_it_runs_a_grid_search_over_every_point_once(celery_worker, team):
 
 
 def test_it_runs_a_random_search_of_n_experiments(celery_worker, team):
-    text = search_yaml("random_search: {n_experiments: 7}", "x: {uniform: [0, 1]}")
+    text = search_yaml("random_search: {n_experiments: 7}")
     sweep = run_to_end(text, team)
 
     assert sweep.status == "succeeded"
@@ -249,12 +201,7 @@ def test_it_runs_a_random_search_of_n_experiments(celery_worker, team):
 
 
 def test_it_terminates_a_trial_that_outlives_its_timeout(celery_worker, team):
-    text = search_yaml(
-        "random_search: {n_experiments: 1}",
-        "x: {uniform: [0, 1]}",
-        extra_run="  timeout: 1",
-        cmd_args="--sleep=30",
-    )
+    text = search_yaml("random_search: {n_experiments: 1}", "--sleep=30", timeout=1)
     sweep = run_to_end(text, team, timeout=60)
 
     trial = sweep.trials.get()

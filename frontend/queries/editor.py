@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -91,37 +92,6 @@ def launch(user, text: str, team_id: Any, name: str) -> tuple[Sweep | None, Chec
     return sweep, checked
 
 
-EXAMPLE = """\
-version: 1
-kind: group
-name: mnist-hyperband
-
-hptuning:
-  concurrency: 5
-  hyperband:
-    max_iter: 81
-    eta: 3
-    resource:
-      name: num_steps
-      type: int
-    metric:
-      name: loss
-      optimization: minimize
-    resume: false
-  matrix:
-    learning_rate:
-      loguniform: [0.0001, 0.1]
-    dropout:
-      values: [0.25, 0.3, 0.5]
-    activation:
-      pvalues: [[relu, 0.7], [sigmoid, 0.3]]
-  early_stopping:
-    - metric: loss
-      value: 0.01
-      optimization: minimize
-
-run:
-  cmd: >-
-    python train.py --lr={{ learning_rate }} --dropout={{ dropout }}
-    --activation={{ activation }} --steps={{ num_steps }}
-"""
+def example() -> str:
+    """Return the new-sweep editor's starting YAML: examples/hyperband.yml, which runs."""
+    return (Path(settings.BASE_DIR) / "examples" / "hyperband.yml").read_text(encoding="utf-8")

@@ -8,12 +8,12 @@ from typing import Any
 from django.db.models import Count, Q
 
 from scheduler import access as acl
-from scheduler import events
+from scheduler import engine, events
 from scheduler.models import Event, Sweep, Trial, TrialStatus
 
 from .. import eventtext
 from .brackets import BracketTable, live_table
-from .common import ENDED, maximizes, metric_of, resource_name
+from .common import ENDED, metric_of, resource_name
 from .trial_table import TrialTable, trial_table
 
 LOG_SIZE = 100
@@ -63,20 +63,11 @@ def progress(sweep: Sweep) -> Progress:
     return Progress(counts["done"], counts["active"], planned)
 
 
-def best_trial(sweep: Sweep) -> Trial | None:
-    """Return the succeeded trial with the best metric, with its config (one query)."""
-    if metric_of(sweep) is None:
-        return None
-    order = "-metric_value" if maximizes(sweep) else "metric_value"
-    ranked = sweep.trials.filter(status=TrialStatus.SUCCEEDED, metric_value__isnull=False)
-    return ranked.select_related("config").order_by(order, "id").first()
-
-
 def sweep_state(sweep: Sweep) -> SweepState:
     """Read the live part of the sweep page (four queries)."""
     metric = metric_of(sweep)
     table = live_table(sweep, resource_name(sweep), metric)
-    return SweepState(sweep, table, progress(sweep), best_trial(sweep), metric)
+    return SweepState(sweep, table, progress(sweep), engine.best_trial(sweep), metric)
 
 
 def event_log(sweep: Sweep, limit: int = LOG_SIZE) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ hptuning:
     resume: true
   matrix:
     learning_rate:
-      loguniform: [0.0001, 1]
+      loguniform: [-9.2, 0]   # natural-log exponents: about 1e-4 to 1
     dropout:
       values: [0.1, 0.2, 0.3, 0.4, 0.5]
     activation:
@@ -51,7 +51,8 @@ hptuning:
     width:
       values: [64, 128, 256, 512]
 run:
-  cmd: python train.py --lr={{{{ learning_rate }}}} --steps={{{{ num_steps }}}}
+  workdir: examples
+  cmd: python train_digits.py --learning-rate={{{{ learning_rate }}}} --epochs={{{{ num_steps }}}}
 """
 RUNNING = 64  # trials of the biggest bracket's rung 0 that are running right now
 

@@ -19,7 +19,6 @@ urlpatterns = [
     path("sweeps/new/", views_new.new_sweep, name="sweep-new"),
     path("sweeps/<int:sweep_id>/", views_sweep.sweep_detail, name="sweep-detail"),
     path("sweeps/<int:sweep_id>/stop/", views_sweep.sweep_stop, name="sweep-stop"),
-    path("sweeps/<int:sweep_id>/results.csv", views_sweep.sweep_results, name="sweep-results"),
     path("sweeps/<int:sweep_id>/delete/", views_share.sweep_delete, name="sweep-delete"),
     path("sweeps/<int:sweep_id>/export/<str:fmt>/", views_share.sweep_export, name="sweep-export"),
     path("sweeps/<int:sweep_id>/share-links/", views_share.link_create, name="share-create"),

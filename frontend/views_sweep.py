@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -13,7 +13,7 @@ from scheduler import trials
 from scheduler.models import TrialStatus
 
 from .pageaccess import sweep_page
-from .queries import brackets, results
+from .queries import brackets
 from .queries import sweep as q
 from .queries.common import resource_name
 from .views_assets import plotly_url
@@ -82,12 +82,3 @@ def sweep_stop(request: HttpRequest, found: acl.Access) -> HttpResponse:
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"stopped": stopped})
     return redirect("sweep-detail", found.sweep.pk)
-
-
-@sweep_page()
-def sweep_results(request: HttpRequest, found: acl.Access) -> StreamingHttpResponse:
-    """Download every trial of the sweep as CSV."""
-    sweep = found.sweep
-    response = StreamingHttpResponse(results.csv_lines(sweep), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="sweep-{sweep.pk}-results.csv"'
-    return response

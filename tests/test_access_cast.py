@@ -34,7 +34,6 @@ PAGES = [
     ("get", "ui-curves", "sweep", READ),
     ("get", "ui-parallel", "sweep", READ),
     ("get", "ui-best", "sweep", READ),
-    ("get", "sweep-results", "sweep", READ),
     ("get", "sweep-export", "sweep/csv", READ),
     ("get", "sweep-export", "sweep/json", READ),
     ("get", "sweep-export", "sweep/best-yaml", READ),

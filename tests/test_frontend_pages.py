@@ -61,7 +61,7 @@ def test_it_signs_in_through_the_login_page(client, cast):
         "/ui/sweeps/{s}/curves/",
         "/ui/sweeps/{s}/parallel/",
         "/ui/sweeps/{s}/best/",
-        "/sweeps/{s}/results.csv",
+        "/sweeps/{s}/export/csv/",
         "/trials/{t}/",
         "/ui/trials/{t}/output/",
         "/ui/trials/{t}/metrics/",
@@ -382,11 +382,11 @@ def test_it_serves_parallel_coordinates_and_best_so_far(client, cast, sweep):
 
 
 def test_it_downloads_results_as_csv(client, cast, sweep):
-    response = login(client, cast.viewer).get(f"/sweeps/{sweep.pk}/results.csv")
+    response = login(client, cast.viewer).get(f"/sweeps/{sweep.pk}/export/csv/")
     assert response["Content-Type"] == "text/csv"
-    lines = b"".join(response.streaming_content).decode().splitlines()
+    lines = response.content.decode().splitlines()
     assert lines[0].startswith("trial,config,bracket,rung,resource,status")
-    assert lines[0].endswith("lr,act,last_metrics")
+    assert lines[0].endswith("param.lr,param.act")
     assert len(lines) == 1 + sweep.trials.count()
 
 

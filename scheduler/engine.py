@@ -305,14 +305,10 @@ def finish_if_done(sweep: Sweep, spec: specs.SweepSpec) -> None:
 
 
 def best_trial(sweep: Sweep) -> Trial | None:
-    """Return the trial with the best ranking-metric value so far.
-
-    Stopped trials count too: the trial that met an early-stopping rule is stopped with the
-    rest of the sweep, and its last value is the one that mattered.
-    """
+    """Return the trial with the best ranking-metric value so far (see Trial.RANKED)."""
     metric = load_spec(sweep).metric
     ranked = sweep.trials.filter(
-        status__in=(TrialStatus.SUCCEEDED, TrialStatus.STOPPED), metric_value__isnull=False
+        status__in=Trial.RANKED, metric_value__isnull=False
     ).select_related("config")
     if metric is None:
         return ranked.order_by("id").first()

@@ -173,6 +173,9 @@ class Trial(models.Model):
     """One run of a config at one rung of its bracket."""
 
     ENDED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.STOPPED, TrialStatus.LOST)
+    # Whose last metric value counts for "best so far": a stopped trial's value is real (the
+    # trial that meets an early-stopping rule is stopped with the rest of its sweep).
+    RANKED = (TrialStatus.SUCCEEDED, TrialStatus.STOPPED)
 
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="trials")
     config = models.ForeignKey(Config, on_delete=models.CASCADE, related_name="trials")

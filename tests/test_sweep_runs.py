@@ -97,6 +97,7 @@ def test_it_early_stops_the_whole_sweep(celery_worker, team):
     trial = Trial.objects.get(pk=event.payload["trial"])
     assert trial.last_metrics["loss"] == pytest.approx(event.payload["value"])
     assert not sweep.trials.filter(status__in=["pending", "queued", "running"]).exists()
+    assert engine.best(sweep)["value"] <= 0.35  # stopped trials' values still count
     assert sweep.trials.filter(status="stopped").exists()
     assert sweep.trials.filter(status="stopped", started_at__isnull=True).exists()
     assert sweep.trials.count() < sweep.plan["total_trials"]  # the rest of the plan never ran

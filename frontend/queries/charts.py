@@ -135,7 +135,7 @@ def best_so_far(sweep: Sweep) -> dict[str, Any]:
     for trial_id, status, resource, parent_resource, value in rows:
         # With resume, a promoted trial continues its parent's run: it only adds the difference.
         spent += (resource or 0) - ((parent_resource or 0) if resume else 0)
-        if status == TrialStatus.SUCCEEDED and value is not None:
+        if status in Trial.RANKED and value is not None:
             better = best is None or (value > best if maximize else value < best)
             best = value if better else best
         for key, item in (("spent", spent), ("best", best), ("value", value), ("trial", trial_id)):

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q
 
 from scheduler import access
-from scheduler.models import Sweep, SweepStatus, Trial, TrialStatus
+from scheduler.models import Sweep, SweepStatus, Trial
 
 from .common import ENDED, maximizes, metric_of, page_number
 
@@ -71,15 +71,15 @@ def rows(sweeps: list[Sweep]) -> list[SweepRow]:
     """Attach progress and best values to sweeps with one aggregate query."""
     if not sweeps:
         return []
-    succeeded = Q(status=TrialStatus.SUCCEEDED)
+    ranked = Q(status__in=Trial.RANKED)
     stats = {
         row["sweep_id"]: row
         for row in Trial.objects.filter(sweep__in=[s.pk for s in sweeps])
         .values("sweep_id")
         .annotate(
             done=Count("id", filter=Q(status__in=ENDED)),
-            low=Min("metric_value", filter=succeeded),
-            high=Max("metric_value", filter=succeeded),
+            low=Min("metric_value", filter=ranked),
+            high=Max("metric_value", filter=ranked),
         )
         .order_by()
     }

@@ -331,11 +331,6 @@ def best(sweep: Sweep) -> dict[str, Any] | None:
     }
 
 
-def rung_plan(sweep: Sweep) -> dict[tuple[int, int], dict[str, Any]]:
-    """Map (bracket, rung) to the planned rung of the stored plan."""
-    return {(b["s"], r["rung"]): r for b in sweep.plan["brackets"] for r in b["rungs"]}
-
-
 def status_counts(sweep: Sweep) -> dict[tuple[int, int], dict[str, int]]:
     """Count a sweep's trials per (bracket, rung) and status in one query."""
     rows = sweep.trials.values("bracket", "rung", "status").annotate(n=Count("id")).order_by()

@@ -195,6 +195,15 @@ def asgi_server(process_env, server_port, redis_clean) -> Iterator[str]:
 
 
 @pytest.fixture
+def no_celery(monkeypatch) -> None:
+    """Keep a test's sweeps still: no task reaches the suite's worker, which may be running."""
+    from scheduler import tasks
+
+    monkeypatch.setattr(tasks.advance, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.run_trial, "delay", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
 def cast(db):
     """The fixed cast for access tests: one team with an admin, a member and a viewer,
     plus an outsider in a team of their own."""

@@ -71,12 +71,8 @@ def kill_one(sweep_id: int) -> int:
 
 
 @pytest.fixture(autouse=True)
-def no_celery(monkeypatch):
-    """Keep these sweeps still: no task reaches a worker that another test module started."""
-    from scheduler import tasks
-
-    monkeypatch.setattr(tasks.advance, "delay", lambda *args, **kwargs: None)
-    monkeypatch.setattr(tasks.run_trial, "delay", lambda *args, **kwargs: None)
+def still(no_celery):
+    """Every sweep here stays as the test leaves it."""
 
 
 @pytest.fixture

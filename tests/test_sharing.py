@@ -18,6 +18,9 @@ from scheduler import access, sharing
 from scheduler.models import ShareLink
 from tests.sharing_world import Socket, make_sweep, ws_headers
 
+# Sweeps here only need to exist: keep them off the suite's Celery worker.
+pytestmark = pytest.mark.usefixtures("no_celery")
+
 
 def api_as(user) -> APIClient:
     client = APIClient()

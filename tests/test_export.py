@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import yaml
 from django.test import Client
@@ -47,12 +45,6 @@ def test_it_writes_the_best_config_as_yaml():
     body = yaml.safe_load(export.best_yaml({**best, "resource": 9.0}, "quad", "loss"))
     assert body["params"] == {"x": 0.1} and body["metric"] == {"name": "loss", "value": 0.5}
     assert yaml.safe_load(export.best_yaml(None, "quad", "loss"))["best"] is None
-
-
-def test_it_imports_without_django():
-    code = "import sys, scheduler.export; print('django' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
 
 
 def test_it_exports_a_sweeps_trials_through_the_api(cast):

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -406,15 +403,3 @@ def test_it_ranks_every_trial_once_with_promotions_first(
     assert sorted(ranked) == sorted(tid for tid, _, _ in results)
     promoted = promote(results, len(results), maximize)
     assert ranked[: len(promoted)] == promoted
-
-
-# --- purity -------------------------------------------------------------------------------
-
-
-def test_it_does_not_import_django() -> None:
-    code = (
-        "import sys, scheduler.hyperband, scheduler.plan_table; "
-        "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
-    )
-    root = Path(__file__).resolve().parents[1]
-    assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0

@@ -7,8 +7,6 @@ import json
 import math
 import random
 import statistics
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -652,18 +650,6 @@ def test_it_is_a_value_error_for_callers_that_catch_broadly() -> None:
 
 
 # --- purity ----------------------------------------------------------------------------------
-
-
-def test_it_imports_without_django_or_numpy() -> None:
-    code = (
-        "import sys, scheduler.space; "
-        "bad = [m for m in ('django', 'numpy') if m in sys.modules]; "
-        "assert not bad, bad"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
 
 
 def test_it_builds_distributions_directly_for_callers_that_need_to() -> None:

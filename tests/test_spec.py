@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -1017,17 +1015,6 @@ def test_it_never_raises_anything_but_spec_error_on_mutated_files(data: st.DataO
         )
         text = text[:at] + insert + text[at + cut :]
     never_crashes(text)
-
-
-def test_it_imports_no_django() -> None:
-    code = (
-        "import sys, scheduler.spec, scheduler.yamlsource; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
 
 
 def test_it_reads_an_optional_metric_for_random_and_grid_search() -> None:

@@ -1,0 +1,31 @@
+"""The engine and the trial helper import neither Django nor numpy: they run anywhere."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+PURE = [
+    "scheduler.hyperband",
+    "scheduler.plan_table",
+    "scheduler.space",
+    "scheduler.spec",
+    "scheduler.yamlsource",
+    "scheduler.command",
+    "scheduler.export",
+    "hbclient",
+]
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_it_imports_without_django_or_numpy(module: str) -> None:
+    code = (
+        f"import sys, {module}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'numpy'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

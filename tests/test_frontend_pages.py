@@ -426,3 +426,15 @@ def test_pages_take_a_fixed_number_of_queries(
     bulk_decisions(sweep, 30)
     with django_assert_max_num_queries(limit):
         assert client.get(url).status_code == 200
+
+
+def test_it_ranks_a_random_search_by_its_optional_metric(cast):
+    from frontend.queries.common import maximizes, metric_of
+    from scheduler import engine
+    from tests.sweeps import search_yaml
+
+    metric = "metric: {name: acc, optimization: maximize}"
+    text = search_yaml(f"random_search: {{n_experiments: 3, {metric}}}")
+    sweep = engine.create_sweep(text, team=cast.team)
+    assert metric_of(sweep) == {"name": "acc", "optimization": "maximize"}
+    assert maximizes(sweep)

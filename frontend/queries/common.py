@@ -10,9 +10,13 @@ ENDED = tuple(Trial.ENDED)
 
 
 def metric_of(sweep: Sweep) -> dict[str, str] | None:
-    """Return the ranking metric {name, optimization} stored with a sweep, or None."""
-    hb = (sweep.spec or {}).get("hyperband") or {}
-    metric = hb.get("metric")
+    """Return the ranking metric {name, optimization} stored with a sweep, or None.
+
+    It sits in the algorithm's section, as `SweepSpec.metric` reads it: required for
+    Hyperband, optional for random and grid search.
+    """
+    spec = sweep.spec or {}
+    metric = (spec.get(spec.get("algorithm") or "hyperband") or {}).get("metric")
     return metric if isinstance(metric, dict) else None
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from scheduler import engine
+from scheduler import sweeps
 from scheduler.models import Sweep
 from tests.conftest import wait_for
 from tests.sweeps import hyperband_yaml, quadratic
@@ -22,7 +22,7 @@ NOOP = 'echo \'{"hbsite.metrics": {"loss": {{ x }}}}\''
 
 def run(cmd: str, team) -> tuple[float, Sweep]:
     started = time.monotonic()
-    sweep = engine.create_sweep(hyperband_yaml(cmd=cmd), team=team)
+    sweep = sweeps.create_sweep(hyperband_yaml(cmd=cmd), team=team)
     wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=600, every=0.05)
     return time.monotonic() - started, Sweep.objects.get(pk=sweep.pk)
 

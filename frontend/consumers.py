@@ -17,7 +17,6 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from scheduler import access as acl
 from scheduler import events
 from scheduler.models import Sweep
-from scheduler.sharing import share_group
 
 from . import eventtext
 from .queries.sweep import events_after
@@ -69,7 +68,7 @@ class SweepConsumer(AsyncJsonWebsocketConsumer):
             return
         self.joined = [events.sweep_group(self.sweep_id)]
         if found.share_link is not None:
-            self.joined.append(share_group(found.share_link.pk))
+            self.joined.append(events.share_group(found.share_link.pk))
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from scheduler import access as acl
-from scheduler import trials
+from scheduler import sweeps
 from scheduler.models import TrialStatus
 
 from .pageaccess import sweep_page
@@ -78,7 +78,7 @@ def sweep_state(request: HttpRequest, found: acl.Access) -> JsonResponse:
 @require_POST
 @sweep_page(acl.MEMBER)
 def sweep_stop(request: HttpRequest, found: acl.Access) -> HttpResponse:
-    stopped = trials.stop_sweep(found.sweep.pk)
+    stopped = sweeps.stop_sweep(found.sweep.pk)
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"stopped": stopped})
     return redirect("sweep-detail", found.sweep.pk)

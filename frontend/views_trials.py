@@ -21,8 +21,6 @@ from .queries.common import metric_of, resource_name
 from .queries.trial_table import trial_table
 from .views_assets import plotly_url
 
-ACTIVE = (TrialStatus.PENDING, TrialStatus.QUEUED, TrialStatus.RUNNING)
-
 
 @trial_page()
 def trial_detail(request: HttpRequest, found: acl.Access, trial_id: int) -> HttpResponse:
@@ -37,7 +35,7 @@ def trial_detail(request: HttpRequest, found: acl.Access, trial_id: int) -> Http
         "page": page,
         "t": page.trial,
         "sweep": found.sweep,
-        "active_statuses": ACTIVE,
+        "active_statuses": Trial.UNFINISHED,
         "tail_kb": settings.HBSITE_OUTPUT_TAIL_BYTES // 1024,
         "urls": urls,
     }

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from . import trials
 from .models import Sweep
+from .sweeps import stop_sweep
 
 
 def delete_sweep(sweep_id: int) -> None:
     """Stop the sweep if it is active, then delete it with its trials, events and links."""
-    trials.stop_sweep(sweep_id, reason="deleted by a user")
+    stop_sweep(sweep_id, reason="deleted by a user")
     with transaction.atomic():
         Sweep.objects.filter(pk=sweep_id).delete()

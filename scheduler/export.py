@@ -77,7 +77,9 @@ def trial_rows(sweep) -> tuple[list[str], list[dict[str, Any]]]:
     """Load a sweep's trials as flat rows, in id order, with their column names."""
     from django.db.models import F  # here, so the formatting functions need no Django
 
-    params = list(((sweep.spec or {}).get("matrix") or {}).keys())
+    from .stored import spec_of
+
+    params = [param.name for param in spec_of(sweep).matrix.params]
     trials = sweep.trials.order_by("id").values(*FIELDS, params=F("config__params"))
     return columns(params), [flat_row(trial, params) for trial in trials.iterator(2000)]
 
@@ -87,9 +89,10 @@ def export(sweep, fmt: str) -> str:
     if fmt == "yaml":
         return sweep.yaml
     if fmt == "best-yaml":
-        from .engine import best, load_spec
+        from .results import best
+        from .stored import spec_of
 
-        metric = load_spec(sweep).metric
+        metric = spec_of(sweep).metric
         return best_yaml(best(sweep), sweep.name, metric.name if metric else None)
     header, rows = trial_rows(sweep)
     return to_csv(rows, header) if fmt == "csv" else to_json(rows, header)

@@ -1,4 +1,4 @@
-"""Metric points: validate, store in bulk, keep each trial's last values, read downsampled."""
+"""Metric points: validate, store in bulk, keep each trial's last values, mark early stops."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, JSONField, Value
+from django.db.models import F, JSONField, Q, Value
 from django.db.models.expressions import CombinedExpression
 
-from . import engine, events
+from . import events, queueing, stored
+from . import spec as specs
 from .models import MetricPoint, Trial
 
 MAX_NAME = 100
@@ -60,27 +61,51 @@ def is_number(value: Any) -> bool:
 
 
 def record(trial: Trial, points: list[Point]) -> None:
-    """Store points in bulk, update the trial's last values, and publish them live."""
+    """Store points in bulk, update the trial's last values, and publish them live.
+
+    When a value meets an early-stopping rule, the trial is marked with the rule and a
+    scheduling step is requested: the step ends the sweep.
+    """
     if not points:
         return
+    spec = stored.spec_of(trial.sweep)
     with transaction.atomic():
         MetricPoint.objects.bulk_create(
             MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points
         )
         last = {p.name: (p.value if math.isfinite(p.value) else None) for p in points}
-        update_last_values(trial, last)
+        update_last_values(trial, last, spec.metric)
+        if mark_early_stop(trial, spec, points):
+            queueing.request_step(trial.sweep_id)
     events.publish_metrics(trial.sweep_id, trial.pk, [json_point(p) for p in points])
-    spec = engine.parse_cached(trial.sweep.yaml)
-    if engine.rule_reached(spec, last) is not None:
-        engine.advance(trial.sweep_id)
 
 
-def update_last_values(trial: Trial, last: dict[str, float | None]) -> None:
+def first_rule_met(spec: specs.SweepSpec, points: list[Point]) -> tuple[int, float] | None:
+    """Return (rule index, value) of the first early-stopping rule any point meets, or None."""
+    for index, rule in enumerate(spec.early_stopping):
+        for point in points:
+            if point.name == rule.metric and rule.reached(point.value):
+                return index, point.value
+    return None
+
+
+def mark_early_stop(trial: Trial, spec: specs.SweepSpec, points: list[Point]) -> bool:
+    """Mark the trial with the first rule its points meet, unless an earlier rule marks it."""
+    met = first_rule_met(spec, points)
+    if met is None:
+        return False
+    index, value = met
+    earlier = Q(met_rule__isnull=True) | Q(met_rule__gt=index)
+    return bool(Trial.objects.filter(earlier, pk=trial.pk).update(met_rule=index, met_value=value))
+
+
+def update_last_values(
+    trial: Trial, last: dict[str, float | None], metric: specs.Metric | None
+) -> None:
     """Merge the newest values into the trial's last_metrics and its ranking value."""
     # Concatenating jsonb in the database keeps concurrent writers from losing each other's keys.
     merged = CombinedExpression(F("last_metrics"), "||", Value(last, output_field=JSONField()))
     updates: dict[str, Any] = {"last_metrics": merged}
-    metric = engine.parse_cached(trial.sweep.yaml).metric
     if metric is not None and metric.name in last:
         # A NaN value is stored as None: it ranks last, like a trial that never reported.
         updates["metric_value"] = last[metric.name]
@@ -91,28 +116,3 @@ def update_last_values(trial: Trial, last: dict[str, float | None]) -> None:
 def json_point(point: Point) -> dict[str, Any]:
     value = point.value if math.isfinite(point.value) else None
     return {"name": point.name, "step": point.step, "value": value}
-
-
-def downsample(rows: list[tuple[float, float]], limit: int) -> list[tuple[float, float]]:
-    """Keep at most `limit` points spread evenly, always keeping the first and last."""
-    if limit <= 0 or len(rows) <= limit:
-        return rows
-    if limit == 1:
-        return [rows[-1]]
-    stride = (len(rows) - 1) / (limit - 1)
-    return [rows[round(k * stride)] for k in range(limit)]
-
-
-def series(trial: Trial, name: str | None = None, limit: int = 0) -> dict[str, list[list[Any]]]:
-    """Return a trial's metrics as {name: [[step, value], ...]}, downsampled when asked."""
-    query = trial.metric_points.order_by("name", "step", "id")
-    if name:
-        query = query.filter(name=name)
-    out: dict[str, list[tuple[float, float]]] = {}
-    for metric_name, step, value in query.values_list("name", "step", "value"):
-        out.setdefault(metric_name, []).append((step, value))
-    # NaN and infinity have no JSON form: a diverged point reads as a gap (null).
-    return {
-        k: [[s, v if math.isfinite(v) else None] for s, v in downsample(rows, limit)]
-        for k, rows in out.items()
-    }

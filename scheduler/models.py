@@ -89,6 +89,7 @@ class SweepStatus(models.TextChoices):
 
 class SweepQuerySet(models.QuerySet):
     def active(self) -> SweepQuerySet:
+        """Sweeps still being scheduled: created or running."""
         return self.filter(status__in=Sweep.ACTIVE)
 
     def visible_to(self, user) -> SweepQuerySet:
@@ -162,16 +163,30 @@ class TrialStatus(models.TextChoices):
 
 
 class TrialQuerySet(models.QuerySet):
+    """The trial status sets, named once: every query and page uses these."""
+
+    def unfinished(self) -> TrialQuerySet:
+        """Trials not yet ended: pending, queued or running."""
+        return self.filter(status__in=Trial.UNFINISHED)
+
+    def occupying(self) -> TrialQuerySet:
+        """Trials that hold one of the sweep's `concurrency` slots: queued or running."""
+        return self.filter(status__in=Trial.OCCUPYING)
+
     def ended(self) -> TrialQuerySet:
+        """Trials that will not change again: succeeded, failed, stopped or lost."""
         return self.filter(status__in=Trial.ENDED)
 
-    def active(self) -> TrialQuerySet:
-        return self.filter(status__in=(TrialStatus.QUEUED, TrialStatus.RUNNING))
+    def ranked(self) -> TrialQuerySet:
+        """Trials whose ranking-metric value counts for "best so far" (see Trial.RANKED)."""
+        return self.filter(status__in=Trial.RANKED, metric_value__isnull=False)
 
 
 class Trial(models.Model):
     """One run of a config at one rung of its bracket."""
 
+    UNFINISHED = (TrialStatus.PENDING, TrialStatus.QUEUED, TrialStatus.RUNNING)
+    OCCUPYING = (TrialStatus.QUEUED, TrialStatus.RUNNING)
     ENDED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.STOPPED, TrialStatus.LOST)
     # Whose last metric value counts for "best so far": a stopped trial's value is real (the
     # trial that meets an early-stopping rule is stopped with the rest of its sweep).
@@ -192,6 +207,10 @@ class Trial(models.Model):
     promoted = models.BooleanField(default=False)
     metric_value = models.FloatField(null=True, blank=True)
     last_metrics = models.JSONField(default=dict, blank=True)
+    # The first early-stopping rule (index in the spec) a reported value of this trial met,
+    # and that value; set as points are recorded, read by the scheduling step.
+    met_rule = models.PositiveSmallIntegerField(null=True, blank=True)
+    met_value = models.FloatField(null=True, blank=True)
     command = models.TextField(blank=True, default="")
     checkpoint_dir = models.CharField(max_length=500, blank=True, default="")
     token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
@@ -220,6 +239,11 @@ class Trial(models.Model):
             models.Index(fields=["sweep", "status"]),
             models.Index(fields=["sweep", "bracket", "rung"]),
             models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(
+                fields=["sweep", "met_rule"],
+                condition=models.Q(met_rule__isnull=False),
+                name="trial_met_rule",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from . import command, engine, metrics, trials
+from . import command, metrics, stored, trials
 from .models import Trial
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def checkpoint_dir(trial: Trial, resume: bool) -> Path:
 
 def template_values(trial: Trial) -> dict[str, Any]:
     """Collect what `{{ name }}` may stand for: declarations, inputs, params, the resource."""
-    spec = engine.load_spec(trial.sweep)
+    spec = stored.spec_of(trial.sweep)
     values: dict[str, Any] = {**spec.params, **trial.config.params}
     if spec.hyperband is not None:
         values[spec.hyperband.resource.name] = resource_value(trial)
@@ -55,7 +55,7 @@ def template_values(trial: Trial) -> dict[str, Any]:
 
 
 def resource_value(trial: Trial) -> int | float | None:
-    spec = engine.load_spec(trial.sweep)
+    spec = stored.spec_of(trial.sweep)
     if trial.resource is None or spec.hyperband is None:
         return None
     return int(trial.resource) if spec.hyperband.resource.type == "int" else trial.resource
@@ -63,7 +63,7 @@ def resource_value(trial: Trial) -> int | float | None:
 
 def prepare(trial: Trial) -> None:
     """Fill in the trial's command and checkpoint dir as it is claimed."""
-    spec = engine.load_spec(trial.sweep)
+    spec = stored.spec_of(trial.sweep)
     resume = bool(spec.hyperband and spec.hyperband.resume)
     trial.command = command.render(spec.run.cmd, template_values(trial))
     trial.checkpoint_dir = str(checkpoint_dir(trial, resume))
@@ -71,7 +71,7 @@ def prepare(trial: Trial) -> None:
 
 def working_dir(trial: Trial) -> Path:
     """Return the trial's working dir: run.workdir (relative to the project) or the sweep's."""
-    spec = engine.load_spec(trial.sweep)
+    spec = stored.spec_of(trial.sweep)
     if spec.run.workdir:
         return Path(settings.BASE_DIR) / spec.run.workdir
     return sweep_dir(trial.sweep_id)
@@ -79,7 +79,7 @@ def working_dir(trial: Trial) -> Path:
 
 def trial_env(trial: Trial, token: str) -> dict[str, str]:
     """Build the environment of the trial contract on top of the worker's own."""
-    spec = engine.load_spec(trial.sweep)
+    spec = stored.spec_of(trial.sweep)
     env = dict(os.environ)
     # `python` in a command is the interpreter that runs hbsite, with its packages.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
@@ -230,7 +230,7 @@ def run(trial_id: int) -> None:
 
 def supervise(trial: Trial, proc: subprocess.Popen[str], output: Output) -> str:
     """Heartbeat and flush metrics until the process ends; return an error text or ''."""
-    timeout = engine.load_spec(trial.sweep).run.timeout
+    timeout = stored.spec_of(trial.sweep).run.timeout
     started = time.monotonic()
     next_beat = 0.0
     while not exited(proc, POLL_SECONDS):

@@ -7,14 +7,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from . import broadcast
+from . import events
 from .access import share_token
 from .models import ShareLink, Sweep
-
-
-def share_group(link_id: int) -> str:
-    """Name the group a share link's sockets join, so revoking it can close them."""
-    return f"share-link-{link_id}"
 
 
 def create_link(sweep: Sweep, user, expires_at: datetime | None = None) -> ShareLink:
@@ -39,6 +34,5 @@ def revoke_link(link: ShareLink) -> bool:
         revoked_at=timezone.now()
     )
     link.refresh_from_db(fields=["revoked_at"])
-    group = share_group(link.pk)
-    transaction.on_commit(lambda: broadcast.send(group, {"type": "share.revoked"}))
+    events.close_share_link(link.pk)
     return bool(updated)

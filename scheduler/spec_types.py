@@ -53,17 +53,27 @@ class Metric:
     name: str
     optimization: str
 
+    @property
+    def maximize(self) -> bool:
+        """Return True when a higher value is better: the one place that says so."""
+        return self.optimization == MAXIMIZE
+
+    @property
+    def sign(self) -> str:
+        """Return the comparison that means "at least as good as": `>=` or `<=`."""
+        return ">=" if self.maximize else "<="
+
     def better(self, a: float, b: float) -> bool:
         """Return True if `a` is strictly better than `b`; NaN is never better than a number."""
         if math.isnan(a):
             return False
         if math.isnan(b):
             return True
-        return a > b if self.optimization == MAXIMIZE else a < b
+        return a > b if self.maximize else a < b
 
     def reached(self, value: float, threshold: float) -> bool:
         """Return True if `value` is at least as good as `threshold` (False for NaN)."""
-        return value >= threshold if self.optimization == MAXIMIZE else value <= threshold
+        return value >= threshold if self.maximize else value <= threshold
 
 
 @dataclass(frozen=True)
@@ -110,16 +120,18 @@ class EarlyStoppingRule:
     value: float
     optimization: str
 
+    @property
+    def direction(self) -> Metric:
+        """Return the rule's metric with its optimization, which knows which way is better."""
+        return Metric(self.metric, self.optimization)
+
     def reached(self, value: float) -> bool:
         """Return True if `value` meets the rule (inclusive); False for NaN."""
-        if self.optimization == MAXIMIZE:
-            return value >= self.value
-        return value <= self.value
+        return self.direction.reached(value, self.value)
 
     def describe(self) -> str:
         """Return the rule as text, e.g. `accuracy >= 0.9`."""
-        sign = ">=" if self.optimization == MAXIMIZE else "<="
-        return f"{self.metric} {sign} {self.value!r}"
+        return f"{self.metric} {self.direction.sign} {self.value!r}"
 
 
 @dataclass(frozen=True)

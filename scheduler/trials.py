@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,8 +11,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import engine, events
+from . import events, queueing, stored
 from .models import Sweep, SweepStatus, Trial, TrialStatus, hash_secret
+from .sweeps import lock_sweep
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def lock_trial(trial_id: int) -> tuple[Sweep, Trial] | None:
     sweep_id = Trial.objects.filter(pk=trial_id).values_list("sweep_id", flat=True).first()
     if sweep_id is None:
         return None
-    sweep = engine.lock_sweep(sweep_id)
+    sweep = lock_sweep(sweep_id)
     trial = Trial.objects.select_for_update().filter(pk=trial_id).first()
     if sweep is None or trial is None:
         return None
@@ -56,7 +56,7 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
     trial.finished_at, trial.exit_code, trial.error = None, None, ""
     prepare(trial)
     trial.save()
-    events.emit(sweep, events.TRIAL_STARTED, trial_payload(trial))
+    events.emit(sweep, events.TRIAL_STARTED, events.trial_state(trial))
     return Claim(trial=trial, token=token)
 
 
@@ -89,10 +89,10 @@ def finish(trial_id: int, exit_code: int | None, error: str, stdout: str, stderr
         trial.finished_at = timezone.now()
         fields += ["status", "error", "finished_at"]
         trial.save(update_fields=fields)
-        events.emit(sweep, events.TRIAL_FINISHED, trial_payload(trial))
+        events.emit(sweep, events.TRIAL_FINISHED, events.trial_state(trial))
     else:
         trial.save(update_fields=fields)
-    engine.schedule_advance(sweep.pk)
+    queueing.request_step(sweep.pk)
 
 
 @transaction.atomic
@@ -107,18 +107,8 @@ def kill(trial_id: int) -> bool:
     trial.status, trial.finished_at = TrialStatus.STOPPED, timezone.now()
     trial.error = "killed by a user"
     trial.save(update_fields=["status", "finished_at", "error"])
-    events.emit(sweep, events.TRIAL_FINISHED, trial_payload(trial))
-    engine.schedule_advance(sweep.pk)
-    return True
-
-
-@transaction.atomic
-def stop_sweep(sweep_id: int, reason: str = "stopped by a user") -> bool:
-    """Stop a sweep and every trial it has not finished."""
-    sweep = engine.lock_sweep(sweep_id)
-    if sweep is None or not sweep.is_active:
-        return False
-    engine.end_sweep(sweep, SweepStatus.STOPPED, reason)
+    events.emit(sweep, events.TRIAL_FINISHED, events.trial_state(trial))
+    queueing.request_step(sweep.pk)
     return True
 
 
@@ -131,7 +121,7 @@ def recover_lost(trial_id: int) -> None:
     sweep, trial = locked
     if trial.status != TrialStatus.RUNNING or not heartbeat_is_stale(trial):
         return
-    limit = engine.load_spec(sweep).run.max_retries
+    limit = stored.spec_of(sweep).run.max_retries
     retries = settings.HBSITE_MAX_RETRIES if limit is None else limit
     previous_worker = trial.worker
     trial.pid, trial.worker = None, ""
@@ -139,14 +129,14 @@ def recover_lost(trial_id: int) -> None:
         trial.status = TrialStatus.PENDING
         trial.save(update_fields=["status", "pid", "worker"])
         events.emit(
-            sweep, events.TRIAL_REQUEUED, {**trial_payload(trial), "lost_worker": previous_worker}
+            sweep, events.TRIAL_REQUEUED, events.trial_state(trial, lost_worker=previous_worker)
         )
     else:
         trial.status, trial.finished_at = TrialStatus.LOST, timezone.now()
         trial.error = f"runner {previous_worker} stopped answering after {trial.attempt} attempts"
         trial.save(update_fields=["status", "pid", "worker", "finished_at", "error"])
-        events.emit(sweep, events.TRIAL_FINISHED, trial_payload(trial))
-    engine.schedule_advance(sweep.pk)
+        events.emit(sweep, events.TRIAL_FINISHED, events.trial_state(trial))
+    queueing.request_step(sweep.pk)
 
 
 def heartbeat_is_stale(trial: Trial) -> bool:
@@ -173,19 +163,3 @@ def stuck_queued_ids() -> list[int]:
             "id", flat=True
         )
     )
-
-
-def trial_payload(trial: Trial) -> dict[str, Any]:
-    """Describe a trial's state for an event."""
-    value = trial.metric_value
-    return {
-        "trial": trial.pk,
-        "config": trial.config_id,
-        "bracket": trial.bracket,
-        "rung": trial.rung,
-        "status": trial.status,
-        "attempt": trial.attempt,
-        "resource": trial.resource,
-        "metric_value": None if value is None or math.isnan(value) else value,
-        "error": trial.error,
-    }

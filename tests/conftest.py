@@ -197,10 +197,9 @@ def asgi_server(process_env, server_port, redis_clean) -> Iterator[str]:
 @pytest.fixture
 def no_celery(monkeypatch) -> None:
     """Keep a test's sweeps still: no task reaches the suite's worker, which may be running."""
-    from scheduler import tasks
+    from scheduler import queueing
 
-    monkeypatch.setattr(tasks.advance, "delay", lambda *args, **kwargs: None)
-    monkeypatch.setattr(tasks.run_trial, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(queueing, "send", lambda *args, **kwargs: None)
 
 
 @pytest.fixture

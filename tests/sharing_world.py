@@ -10,7 +10,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 from django.test import Client
 
-from scheduler import access, engine, sharing
+from scheduler import access, sharing, sweeps
 from scheduler.models import Config, Trial
 from tests.sweeps import hyperband_yaml
 
@@ -25,8 +25,8 @@ SWEEP_YAML = hyperband_yaml(
 
 def make_sweep(team, owner):
     """Create a sweep without queueing its Celery task (no worker runs in these tests)."""
-    with mock.patch("scheduler.engine.schedule_advance"):
-        return engine.create_sweep(SWEEP_YAML, team=team, owner=owner)
+    with mock.patch("scheduler.queueing.request_step"):
+        return sweeps.create_sweep(SWEEP_YAML, team=team, owner=owner)
 
 
 def add_trial(sweep, x: float, loss: float | None, status: str = "succeeded", rung: int = 0):

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from django.db import transaction
 from django.utils import timezone
 
-from scheduler import engine
-from scheduler.models import MetricPoint, Sweep, Trial
+from scheduler import metrics, sweeps, tasks
+from scheduler.models import Sweep, Trial
 
 UNIFORM_X = {"x": "uniform: [0, 1]"}  # the matrix of quadratic.py
 
@@ -106,26 +106,23 @@ def position(text: str, fragment: str) -> tuple[int, int]:
 def started_sweep(team, owner=None, text: str | None = None) -> Sweep:
     """Create a sweep and take its first scheduling step in-process (trials, queue)."""
     with transaction.atomic():
-        sweep = engine.create_sweep(text or tiny_yaml(), team=team, owner=owner)
-        engine.advance(sweep.pk)
+        sweep = sweeps.create_sweep(text or tiny_yaml(), team=team, owner=owner)
+        tasks.advance(sweep.pk)
     return Sweep.objects.get(pk=sweep.pk)
 
 
 def finish_rung(sweep: Sweep, bracket: int, rung: int, points: int = 3) -> list[Trial]:
-    """Mark a rung's trials succeeded with loss = lr, add metric points, then advance."""
-    trials = list(sweep.trials.filter(bracket=bracket, rung=rung).select_related("config"))
+    """Record a rung's metric points (the last is loss = lr), mark its trials succeeded, and
+    take a scheduling step."""
+    rows = sweep.trials.filter(bracket=bracket, rung=rung).select_related("config", "sweep")
+    trials = list(rows)
     for trial in trials:
         loss = float(trial.config.params["lr"])
-        MetricPoint.objects.bulk_create(
-            MetricPoint(trial=trial, name="loss", step=s + 1, value=loss * (points - s))
-            for s in range(points)
+        metrics.record(
+            trial, [metrics.Point("loss", s + 1, loss * (points - s)) for s in range(points)]
         )
         Trial.objects.filter(pk=trial.pk).update(
-            status="succeeded",
-            metric_value=loss,
-            last_metrics={"loss": loss},
-            started_at=timezone.now(),
-            finished_at=timezone.now(),
+            status="succeeded", started_at=timezone.now(), finished_at=timezone.now()
         )
-    engine.advance(sweep.pk)
+    tasks.advance(sweep.pk)
     return trials

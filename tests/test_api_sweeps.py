@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from scheduler import access, engine, events
+from scheduler import access, events, sweeps
 from scheduler.models import ApiToken, Config, RungDecision, Sweep, Trial
 from tests.conftest import wait_for
 from tests.sweeps import hyperband_yaml
@@ -51,7 +51,7 @@ def client_for(user) -> APIClient:
 
 def make_sweep(team, owner=None, text: str = YAML) -> Sweep:
     """Store a sweep that never starts: in a `db` test the advance task is never sent."""
-    return engine.create_sweep(text, team=team, owner=owner)
+    return sweeps.create_sweep(text, team=team, owner=owner)
 
 
 def add_trials(sweep: Sweep, n: int, bracket: int = 4, rung: int = 0, **fields) -> list[Trial]:

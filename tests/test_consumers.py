@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hbsite.asgi import application
-from scheduler import access, engine, events, trials
+from scheduler import access, events, sweeps, trials
 from scheduler.models import ShareLink, Sweep
 from tests.sweeps import started_sweep
 
@@ -60,7 +60,7 @@ async def receive(comm: WebsocketCommunicator, kind: str, timeout: float = 5) ->
 
 @database_sync_to_async
 def stop_sweep(sweep_id: int) -> None:
-    trials.stop_sweep(sweep_id)
+    sweeps.stop_sweep(sweep_id)
 
 
 @database_sync_to_async
@@ -273,7 +273,7 @@ def test_events_are_published_only_after_commit(cast, sweep):
 def rolled_back(sweep_id: int) -> None:
     try:
         with transaction.atomic():
-            engine.end_sweep(engine.lock_sweep(sweep_id), "stopped", "rolled back")
+            sweeps.end_sweep(sweeps.lock_sweep(sweep_id), "stopped", "rolled back")
             raise RuntimeError("abort")
     except RuntimeError:
         pass

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from scheduler import access, engine, trials
+from scheduler import access, results, sweeps
 from scheduler.models import Config, MetricPoint, RungDecision, ShareLink, Sweep, Trial
 from tests.sweeps import finish_rung, position, started_sweep, tiny_yaml
 
@@ -87,13 +87,13 @@ def test_it_shows_progress_best_value_and_owner_in_the_list(client, cast, sweep)
     page = login(client, cast.viewer).get("/").content.decode()
     best = min(t.metric_value for t in sweep.trials.filter(status="succeeded"))
     assert "9 / 22" in page
-    assert engine.best(sweep)["value"] == best
+    assert results.best(sweep)["value"] == best
     assert f"{best:.6g}" in page
     assert "member" in page and "badge-running" in page
 
 
 def test_it_filters_the_list_by_status(client, cast, sweep):
-    trials.stop_sweep(sweep.pk)
+    sweeps.stop_sweep(sweep.pk)
     client = login(client, cast.viewer)
     assert f'data-sweep="{sweep.pk}"'.encode() in client.get("/?status=stopped").content
     running = client.get("/?status=running").content
@@ -429,12 +429,13 @@ def test_pages_take_a_fixed_number_of_queries(
 
 
 def test_it_ranks_a_random_search_by_its_optional_metric(cast):
+    from dataclasses import asdict
+
     from frontend.queries.common import maximizes, metric_of
-    from scheduler import engine
     from tests.sweeps import search_yaml
 
     metric = "metric: {name: acc, optimization: maximize}"
     text = search_yaml(f"random_search: {{n_experiments: 3, {metric}}}")
-    sweep = engine.create_sweep(text, team=cast.team)
-    assert metric_of(sweep) == {"name": "acc", "optimization": "maximize"}
+    sweep = sweeps.create_sweep(text, team=cast.team)
+    assert asdict(metric_of(sweep)) == {"name": "acc", "optimization": "maximize"}
     assert maximizes(sweep)

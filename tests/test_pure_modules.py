@@ -14,6 +14,7 @@ PURE = [
     "scheduler.spec",
     "scheduler.yamlsource",
     "scheduler.command",
+    "scheduler.planning",
     "scheduler.export",
     "hbclient",
 ]

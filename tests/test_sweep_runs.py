@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
-from scheduler import engine, hyperband
+from scheduler import hyperband, results, sweeps, tasks
 from scheduler.models import Config, RungDecision, Sweep, Trial
 from tests.conftest import wait_for
 from tests.sweeps import hyperband_yaml, quadratic, search_yaml
@@ -20,7 +20,7 @@ def expected_loss(trial: Trial) -> float:
 
 
 def run_to_end(text: str, team, timeout: float = 240) -> Sweep:
-    sweep = engine.create_sweep(text, team=team)
+    sweep = sweeps.create_sweep(text, team=team)
     wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=timeout, every=0.5)
     return Sweep.objects.get(pk=sweep.pk)
 
@@ -97,7 +97,7 @@ def test_it_early_stops_the_whole_sweep(celery_worker, team):
     trial = Trial.objects.get(pk=event.payload["trial"])
     assert trial.last_metrics["loss"] == pytest.approx(event.payload["value"])
     assert not sweep.trials.filter(status__in=["pending", "queued", "running"]).exists()
-    assert engine.best(sweep)["value"] <= 0.35  # stopped trials' values still count
+    assert results.best(sweep)["value"] <= 0.35  # stopped trials' values still count
     assert sweep.trials.filter(status="stopped").exists()
     assert sweep.trials.filter(status="stopped", started_at__isnull=True).exists()
     assert sweep.trials.count() < sweep.plan["total_trials"]  # the rest of the plan never ran
@@ -123,7 +123,7 @@ def test_it_recovers_trials_of_a_killed_worker(main_worker, start_worker, team, 
     main_worker.stop()  # so that the doomed worker runs every trial
     worker = start_worker("scheduler,trials", 4, "doomed")
     text = hyperband_yaml(max_iter=3, concurrency=3, cmd=quadratic("--sleep=3"))
-    sweep = engine.create_sweep(text, team=team)
+    sweep = sweeps.create_sweep(text, team=team)
     wait_for(lambda: sweep.trials.filter(status="running").count() == 3, timeout=60)
     victims = set(sweep.trials.filter(status="running").values_list("id", flat=True))
 
@@ -154,14 +154,14 @@ def beat_argv() -> list[str]:
 
 
 def test_it_never_creates_a_trial_twice_under_concurrent_advance(team):
-    sweep = engine.create_sweep(hyperband_yaml(max_iter=81, concurrency=1000), team=team)
+    sweep = sweeps.create_sweep(hyperband_yaml(max_iter=81, concurrency=1000), team=team)
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
     def step() -> None:
         try:
             barrier.wait()
-            engine.advance(sweep.pk)
+            tasks.advance(sweep.pk)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -189,7 +189,7 @@ def test_it_runs_a_grid_search_over_every_point_once(celery_worker, team):
     assert all(t.resource is None and "--steps=4" in t.command for t in sweep.trials.all())
     for trial in sweep.trials.select_related("config"):
         assert trial.metric_value == pytest.approx((trial.config.params["x"] - 0.3) ** 2 + 1 / 4)
-    assert engine.best(sweep)["params"]["x"] == pytest.approx(0.2)  # |0.2 - 0.3| is least
+    assert results.best(sweep)["params"]["x"] == pytest.approx(0.2)  # |0.2 - 0.3| is least
 
 
 def test_it_runs_a_random_search_of_n_experiments(celery_worker, team):

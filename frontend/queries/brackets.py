@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler import engine
-from scheduler.models import Sweep
+from scheduler import results
+from scheduler import spec as specs
+from scheduler.models import Sweep, Trial
 
 # The order of a cell's status bar and legend; lost trials count with failed ones.
 STATUSES = ("pending", "queued", "running", "succeeded", "failed", "stopped")
-ENDED = ("succeeded", "failed", "stopped")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Cell:
 
     @property
     def done(self) -> int:
-        return sum(self.counts.get(s, 0) for s in ENDED)
+        return sum(self.counts.get(s, 0) for s in Trial.ENDED)
 
     @property
     def segments(self) -> list[tuple[str, float]]:
@@ -52,18 +52,18 @@ class BracketTable:
     brackets: list[int]
     rows: list[tuple[int, list[Cell | None]]]
     resource_name: str
-    metric: dict[str, str] | None
+    metric: specs.Metric | None
     live: bool
 
     @property
     def cutoff_sign(self) -> str:
-        return "≥" if self.metric and self.metric.get("optimization") == "maximize" else "≤"
+        return "≥" if self.metric and self.metric.maximize else "≤"
 
 
 def from_plan(
     plan: dict[str, Any],
     resource_name: str = "resource",
-    metric: dict[str, str] | None = None,
+    metric: specs.Metric | None = None,
     counts: dict[tuple[int, int], dict[str, int]] | None = None,
     decisions: dict[tuple[int, int], tuple[int, float | None]] | None = None,
 ) -> BracketTable:
@@ -99,9 +99,8 @@ def cell(bracket: dict[str, Any], i: int, counts: dict, decisions: dict) -> Cell
     )
 
 
-def live_table(sweep: Sweep, resource_name: str, metric: dict | None) -> BracketTable:
+def live_table(sweep: Sweep, resource_name: str, metric: specs.Metric | None) -> BracketTable:
     """Return the sweep's bracket table with live counts (two queries)."""
-    counts = engine.status_counts(sweep)
-    rows = sweep.decisions.values_list("bracket", "rung", "promoted", "cutoff")
-    decisions = {(s, i): (promoted, cutoff) for s, i, promoted, cutoff in rows}
-    return from_plan(sweep.plan, resource_name, metric, counts, decisions)
+    counts = results.status_counts(sweep)
+    decided = {key: (d.promoted, d.cutoff) for key, d in results.decisions(sweep).items()}
+    return from_plan(sweep.plan, resource_name, metric, counts, decided)

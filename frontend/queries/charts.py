@@ -1,21 +1,20 @@
 """Chart data, read in a fixed number of queries and downsampled in SQL.
 
 A sweep of 10,000 trials and 1,000,000 points must chart quickly, so curves never read every
-point: each trial's series is thinned to an even stride (keeping its last point) by a window
-function in PostgreSQL, and at most `CURVE_TRIALS` trials are drawn, running ones and the
-best first.
+point: each trial's series is thinned by `results.series` in PostgreSQL, and at most
+`CURVE_TRIALS` trials are drawn, running ones and the best first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
 from django.db.models import Case, F, Subquery, When
 
+from scheduler import results, stored
 from scheduler.models import MetricPoint, Sweep, Trial, TrialStatus
 
-from .common import ENDED, maximizes, metric_of, param_names, resource_name
+from .common import maximizes, metric_of, param_names, resource_name
 from .trial_table import read_filters
 
 CURVE_TRIALS = 400
@@ -23,36 +22,12 @@ CURVE_POINTS = 40_000
 PARALLEL_ROWS = 1_000
 TRIAL_POINTS = 1_000
 
-THIN_SQL = """
-SELECT trial_id, name, step, value FROM (
-  SELECT trial_id, name, step, value,
-         row_number() OVER (PARTITION BY trial_id, name ORDER BY step, id) AS rn,
-         count(*) OVER (PARTITION BY trial_id, name) AS n
-  FROM scheduler_metricpoint
-  WHERE trial_id = ANY(%(ids)s) AND (%(name)s::text IS NULL OR name = %(name)s)
-) points
-WHERE n <= %(per)s OR rn = n OR (rn - 1) %% CEIL(n::numeric / %(per)s)::int = 0
-ORDER BY trial_id, name, step
-"""
-
-
-def thinned(ids: list[int], name: str | None, per: int) -> dict[int, dict[str, list]]:
-    """Return {trial: {metric: [[step, value], ...]}} with at most ~`per` points a series."""
-    out: dict[int, dict[str, list]] = {}
-    if not ids:
-        return out
-    with connection.cursor() as cursor:
-        cursor.execute(THIN_SQL, {"ids": ids, "name": name, "per": max(per, 2)})
-        for trial_id, metric, step, value in cursor.fetchall():
-            out.setdefault(trial_id, {}).setdefault(metric, []).append([step, value])
-    return out
-
 
 def metric_name(sweep: Sweep) -> str | None:
     """Return the ranking metric, or the first metric any trial reported."""
     metric = metric_of(sweep)
     if metric:
-        return metric["name"]
+        return metric.name
     first = MetricPoint.objects.filter(trial__sweep=sweep).values_list("name", flat=True)
     return first.first()
 
@@ -73,8 +48,8 @@ def curves(sweep: Sweep, get: Any) -> dict[str, Any]:
     fields = ("id", "config_id", "bracket", "rung", "status", "parent_id", "promoted", "resource")
     trials = list(started.order_by(*order).values(*fields, "metric_value")[:CURVE_TRIALS])
     name = metric_name(sweep)
-    per = CURVE_POINTS // max(len(trials), 1)
-    points = thinned([t["id"] for t in trials], name, per)
+    per = max(CURVE_POINTS // max(len(trials), 1), 2)
+    points = results.series([t["id"] for t in trials], name, per)
     for trial in trials:
         trial["points"] = points.get(trial["id"], {}).get(name or "", [])
     return {
@@ -111,7 +86,7 @@ def parallel(sweep: Sweep) -> dict[str, Any]:
     )
     return {
         "params": param_names(sweep),
-        "kinds": (sweep.spec or {}).get("matrix_kinds", {}),
+        "kinds": {p.name: p.kind for p in stored.spec_of(sweep).matrix.params},
         "metric": metric_name(sweep),
         "maximize": maximizes(sweep),
         "rows": [
@@ -124,9 +99,11 @@ def parallel(sweep: Sweep) -> dict[str, Any]:
 
 def best_so_far(sweep: Sweep) -> dict[str, Any]:
     """Return the best metric value so far against the cumulative resource spent."""
-    resume = bool(((sweep.spec or {}).get("hyperband") or {}).get("resume"))
+    hyperband = stored.spec_of(sweep).hyperband
+    resume = hyperband is not None and hyperband.resume
     rows = (
-        sweep.trials.filter(status__in=ENDED, finished_at__isnull=False)
+        sweep.trials.ended()
+        .filter(finished_at__isnull=False)
         .order_by("finished_at", "id")
         .values_list("id", "status", "resource", "parent__resource", "metric_value")
     )
@@ -145,5 +122,5 @@ def best_so_far(sweep: Sweep) -> dict[str, Any]:
 
 def trial_series(trial: Trial) -> dict[str, Any]:
     """Return every metric of one trial, thinned to `TRIAL_POINTS` points a metric."""
-    series = thinned([trial.pk], None, TRIAL_POINTS).get(trial.pk, {})
+    series = results.series([trial.pk], None, TRIAL_POINTS).get(trial.pk, {})
     return {"trial": trial.pk, "status": trial.status, "series": series}

@@ -1,39 +1,38 @@
-"""Small helpers shared by the page queries."""
+"""Small helpers shared by the page queries; every fact about a sweep's spec comes from the
+typed reading in `scheduler.stored`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from scheduler.models import Sweep, Trial
+from scheduler import planning, stored
+from scheduler import spec as specs
+from scheduler.models import Sweep
 
-ENDED = tuple(Trial.ENDED)
 
+def metric_of(sweep: Sweep) -> specs.Metric | None:
+    """Return the ranking metric of a sweep (name, optimization, maximize), or None.
 
-def metric_of(sweep: Sweep) -> dict[str, str] | None:
-    """Return the ranking metric {name, optimization} stored with a sweep, or None.
-
-    It sits in the algorithm's section, as `SweepSpec.metric` reads it: required for
-    Hyperband, optional for random and grid search.
+    It sits in the algorithm's section: required for Hyperband, optional for random and grid
+    search.
     """
-    spec = sweep.spec or {}
-    metric = (spec.get(spec.get("algorithm") or "hyperband") or {}).get("metric")
-    return metric if isinstance(metric, dict) else None
+    return stored.spec_of(sweep).metric
 
 
 def resource_name(sweep: Sweep) -> str:
     """Return the name of the sweep's resource (e.g. num_steps), or 'resource'."""
-    hb = (sweep.spec or {}).get("hyperband") or {}
-    return (hb.get("resource") or {}).get("name") or "resource"
+    return planning.resource_name(stored.spec_of(sweep))
 
 
 def maximizes(sweep: Sweep) -> bool:
+    """Return True when a higher ranking-metric value is better."""
     metric = metric_of(sweep)
-    return bool(metric) and metric.get("optimization") == "maximize"
+    return metric is not None and metric.maximize
 
 
 def param_names(sweep: Sweep) -> list[str]:
     """Return the sweep's matrix parameter names in file order."""
-    return list(((sweep.spec or {}).get("matrix") or {}).keys())
+    return [param.name for param in stored.spec_of(sweep).matrix.params]
 
 
 def page_number(raw: Any, pages: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from scheduler import access as acl
-from scheduler import engine
+from scheduler import intake, planning, sweeps
 from scheduler import spec as specs
 from scheduler.models import Sweep, Team
 
@@ -39,26 +39,20 @@ def issue_dicts(issues: Any) -> list[dict[str, Any]]:
 
 def check(text: str) -> Checked:
     """Validate YAML and, when it is valid, plan it and render the bracket table."""
-    if len(text.encode("utf-8", "surrogatepass")) > settings.HBSITE_MAX_YAML_BYTES:
-        limit = settings.HBSITE_MAX_YAML_BYTES
-        return Checked(False, [{"line": 1, "column": 1, "message": f"larger than {limit} bytes"}],
-                       [], None, "")  # fmt: skip
     try:
-        spec = specs.parse(text)
-        plan = engine.plan_dict(spec)
+        spec = specs.parse(intake.checked_text(text))
+        plan = planning.plan_dict(spec)
     except specs.SpecError as exc:
         return Checked(False, issue_dicts(exc.issues), [], None, "")
-    except ValueError as exc:
+    except ValueError as exc:  # intake.IntakeError, or a plan hyperband refuses
         return Checked(False, [{"line": 1, "column": 1, "message": str(exc)}], [], None, "")
     return Checked(True, [], issue_dicts(spec.warnings), plan, plan_table(spec, plan), spec)
 
 
 def plan_table(spec: specs.SweepSpec, plan: dict[str, Any]) -> str:
     """Render the plan preview: the bracket table and the totals."""
-    hb = spec.hyperband
-    name = hb.resource.name if hb else "resource"
-    metric = asdict(hb.metric) if hb else None
-    table = from_plan(plan, name, metric)
+    name = planning.resource_name(spec)
+    table = from_plan(plan, name, spec.metric)
     context = {"table": table, "plan": plan, "resource_name": name, "spec": spec}
     return render_to_string("frontend/_plan_preview.html", context)
 
@@ -86,7 +80,7 @@ def launch(user, text: str, team_id: Any, name: str) -> tuple[Sweep | None, Chec
     if not checked.valid:
         return None, checked
     try:
-        sweep = engine.create_sweep(text, team=team, owner=user, name=name.strip()[:200] or None)
+        sweep = sweeps.create_sweep(text, team=team, owner=user, name=name.strip()[:200] or None)
     except specs.SpecError as exc:
         return None, Checked(False, issue_dicts(exc.issues), [], None, "")
     return sweep, checked

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q
-
 from scheduler import access as acl
-from scheduler import engine, events
-from scheduler.models import Event, Sweep, Trial, TrialStatus
+from scheduler import events, results
+from scheduler import spec as specs
+from scheduler.models import Event, Sweep, Trial
 
 from .. import eventtext
 from .brackets import BracketTable, live_table
-from .common import ENDED, metric_of, resource_name
+from .common import metric_of, resource_name
 from .trial_table import TrialTable, trial_table
 
 LOG_SIZE = 100
@@ -38,7 +37,7 @@ class SweepState:
     table: BracketTable
     progress: Progress
     best: Trial | None
-    metric: dict[str, str] | None
+    metric: specs.Metric | None
 
 
 @dataclass(frozen=True)
@@ -54,26 +53,24 @@ class SweepPage:
         return self.access.allows(acl.MEMBER)
 
 
-def progress(sweep: Sweep) -> Progress:
-    ended, active = Q(status__in=ENDED), Q(status__in=(TrialStatus.QUEUED, TrialStatus.RUNNING))
-    counts = sweep.trials.aggregate(
-        done=Count("id", filter=ended), active=Count("id", filter=active)
-    )
-    planned = int((sweep.plan or {}).get("total_trials") or 0)
-    return Progress(counts["done"], counts["active"], planned)
+def progress_of(table: BracketTable, planned: int) -> Progress:
+    """Sum the bracket table's live counts: trials ended and trials holding a slot."""
+    cells = [cell for _, row in table.rows for cell in row if cell is not None]
+    occupying = sum(cell.counts.get(s, 0) for cell in cells for s in Trial.OCCUPYING)
+    return Progress(sum(cell.done for cell in cells), occupying, planned)
 
 
 def sweep_state(sweep: Sweep) -> SweepState:
-    """Read the live part of the sweep page (four queries)."""
+    """Read the live part of the sweep page (three queries)."""
     metric = metric_of(sweep)
     table = live_table(sweep, resource_name(sweep), metric)
-    return SweepState(sweep, table, progress(sweep), engine.best_trial(sweep), metric)
+    planned = int((sweep.plan or {}).get("total_trials") or 0)
+    return SweepState(sweep, table, progress_of(table, planned), results.best_trial(sweep), metric)
 
 
 def event_log(sweep: Sweep, limit: int = LOG_SIZE) -> list[dict[str, Any]]:
     """Return the latest events, newest first, each with its log line."""
-    latest = Event.objects.filter(sweep=sweep).order_by("-seq")[:limit]
-    return [eventtext.with_text(events.event_message(e)) for e in latest]
+    return [eventtext.with_text(e) for e in results.latest_events(sweep.pk, limit)]
 
 
 def early_stop(sweep: Sweep) -> dict[str, Any] | None:
@@ -93,5 +90,5 @@ def sweep_page(found: acl.Access, get: Any) -> SweepPage:
 
 def events_after(sweep_id: int, after: int, limit: int) -> list[dict[str, Any]]:
     """Return up to `limit` events with seq > after, in order, for a resync."""
-    rows = Event.objects.filter(sweep_id=sweep_id, seq__gt=after).order_by("seq")[:limit]
-    return [eventtext.with_text(events.event_message(e)) for e in rows]
+    page, _ = results.events_after(sweep_id, after, limit)
+    return [eventtext.with_text(e) for e in page]

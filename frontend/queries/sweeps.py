@@ -11,7 +11,7 @@ from django.db.models import Count, Max, Min, Q
 from scheduler import access
 from scheduler.models import Sweep, SweepStatus, Trial
 
-from .common import ENDED, maximizes, metric_of, page_number
+from .common import metric_of, page_number
 
 PAGE_SIZE = 50
 
@@ -77,7 +77,7 @@ def rows(sweeps: list[Sweep]) -> list[SweepRow]:
         for row in Trial.objects.filter(sweep__in=[s.pk for s in sweeps])
         .values("sweep_id")
         .annotate(
-            done=Count("id", filter=Q(status__in=ENDED)),
+            done=Count("id", filter=Q(status__in=Trial.ENDED)),
             low=Min("metric_value", filter=ranked),
             high=Max("metric_value", filter=ranked),
         )
@@ -88,9 +88,9 @@ def rows(sweeps: list[Sweep]) -> list[SweepRow]:
 
 def row_of(sweep: Sweep, stat: dict[str, Any]) -> SweepRow:
     metric = metric_of(sweep)
-    best = stat.get("high" if maximizes(sweep) else "low") if metric else None
+    best = stat.get("high" if metric.maximize else "low") if metric else None
     planned = int((sweep.plan or {}).get("total_trials") or 0)
-    name = metric["name"] if metric else ""
+    name = metric.name if metric else ""
     return SweepRow(sweep, int(stat.get("done") or 0), planned, best, name)
 
 

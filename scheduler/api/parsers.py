@@ -12,6 +12,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
 
+from scheduler import intake
+
 from .errors import too_large
 
 
@@ -22,9 +24,11 @@ class YamlParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> str:
         try:
-            return stream.read().decode("utf-8")
-        except UnicodeDecodeError:
-            raise ParseError("the YAML body is not UTF-8 text") from None
+            return intake.decode(stream.read(), "the YAML body")
+        except intake.TooLarge as exc:
+            raise too_large("the sweep YAML", exc.size, exc.limit) from None
+        except intake.IntakeError as exc:
+            raise ParseError(str(exc)) from None
 
 
 class TextYamlParser(YamlParser):

@@ -8,10 +8,9 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from scheduler import engine, metrics, plan_table
+from scheduler import intake, metrics, plan_table, planning, results
 from scheduler import spec as specs
-from scheduler.events import event_message
-from scheduler.models import Event, Sweep, SweepStatus, Trial, TrialStatus
+from scheduler.models import Sweep, SweepStatus, Trial, TrialStatus
 
 from .errors import BadRequest, PayloadTooLarge, too_large
 
@@ -54,7 +53,10 @@ class YamlInput(serializers.Serializer):
             if self.yaml_required:
                 raise serializers.ValidationError("send the sweep YAML as yaml text or a file")
             return data
-        check_yaml_size(len(data["yaml"].encode("utf-8")))
+        try:
+            intake.checked_text(data["yaml"])
+        except intake.TooLarge as exc:
+            raise too_large("the sweep YAML", exc.size, exc.limit) from None
         return data
 
 
@@ -70,18 +72,15 @@ class CloneInput(YamlInput):
     yaml_required = False
 
 
-def check_yaml_size(size: int) -> None:
-    if size > settings.HBSITE_MAX_YAML_BYTES:
-        raise too_large("the sweep YAML", size, settings.HBSITE_MAX_YAML_BYTES)
-
-
 def read_upload(upload) -> str:
     """Return an uploaded file's text, refusing it unread when it is too large."""
-    check_yaml_size(upload.size)
     try:
-        return upload.read().decode("utf-8")
-    except UnicodeDecodeError:
-        raise serializers.ValidationError({"file": "the file is not UTF-8 text"}) from None
+        intake.check_size(upload.size)
+        return intake.decode(upload.read())
+    except intake.TooLarge as exc:
+        raise too_large("the sweep YAML", exc.size, exc.limit) from None
+    except intake.IntakeError as exc:
+        raise serializers.ValidationError({"file": str(exc)}) from None
 
 
 def metric_points(body: Any, default_step: float | None) -> list[metrics.Point]:
@@ -195,37 +194,8 @@ class SweepDetailSerializer(SweepSerializer):
 
 def with_progress(sweep: Sweep) -> Sweep:
     """Attach per-rung counts, rung decisions and the best trial to a sweep (4 queries)."""
-    counts = engine.status_counts(sweep)
-    decisions = {(d.bracket, d.rung): d for d in sweep.decisions.all()}
-    brackets = [bracket_progress(b, counts, decisions) for b in sweep.plan["brackets"]]
-    best = engine.best(sweep)
-    sweep.progress = {"brackets": brackets, "totals": totals(sweep, counts), "best": best}
+    sweep.progress = {**results.progress(sweep), "best": results.best(sweep)}
     return sweep
-
-
-def bracket_progress(bracket: dict[str, Any], counts, decisions) -> dict[str, Any]:
-    rungs = []
-    for planned in bracket["rungs"]:
-        key = (bracket["s"], planned["rung"])
-        rungs.append(rung_progress(planned, counts.get(key, {}), decisions.get(key)))
-    return {"s": bracket["s"], "capped": bracket.get("capped", False), "rungs": rungs}
-
-
-def rung_progress(planned: dict[str, Any], counts: dict[str, int], decision) -> dict[str, Any]:
-    return {**planned, "trials": sum(counts.values()), "counts": counts, "decision": decision}
-
-
-def totals(sweep: Sweep, counts: dict[tuple[int, int], dict[str, int]]) -> dict[str, Any]:
-    by_status: dict[str, int] = {}
-    for per_status in counts.values():
-        for status, n in per_status.items():
-            by_status[status] = by_status.get(status, 0) + n
-    return {
-        "planned_configs": sweep.plan.get("total_configs", 0),
-        "planned_trials": sweep.plan.get("total_trials", 0),
-        "trials": sum(by_status.values()),
-        "counts": by_status,
-    }
 
 
 class PlanSerializer(serializers.Serializer):
@@ -237,9 +207,8 @@ class PlanSerializer(serializers.Serializer):
 
 def plan_body(spec: specs.SweepSpec) -> dict[str, Any]:
     """Return a spec's plan as JSON and as the CLI's text table, with the spec's warnings."""
-    plan = engine.build_plan(spec)
-    kind = engine.resource_type(spec)
-    resource = spec.hyperband.resource.name if spec.hyperband else "resource"
+    plan = planning.build_plan(spec)
+    kind, resource = planning.resource_type(spec), planning.resource_name(spec)
     return {
         "algorithm": spec.algorithm,
         "plan": plan.to_dict(kind),
@@ -260,13 +229,8 @@ class EventsSerializer(serializers.Serializer):
 
 def events_after(sweep: Sweep, after: int, limit: int) -> dict[str, Any]:
     """Return up to `limit` events of a sweep with seq > `after`, in order."""
-    rows: list[Event] = list(sweep.events.filter(seq__gt=after).order_by("seq")[: limit + 1])
-    page = rows[:limit]
-    return {
-        "events": [event_message(e) for e in page],
-        "last_seq": page[-1].seq if page else after,
-        "more": len(rows) > limit,
-    }
+    page, more = results.events_after(sweep.pk, after, limit)
+    return {"events": page, "last_seq": page[-1]["seq"] if page else after, "more": more}
 
 
 # --- trials -------------------------------------------------------------------------------

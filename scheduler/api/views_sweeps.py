@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from scheduler import access, deletion, engine, trials
+from scheduler import access, deletion, stored, sweeps
 from scheduler import spec as specs
 
 from . import serializers as s
@@ -51,7 +51,7 @@ class SweepList(generics.ListAPIView):
     def post(self, request):
         data = s.valid(s.SweepInput, s.yaml_request(request))
         team = require_team(request.user, data.get("team"))
-        sweep = engine.create_sweep(
+        sweep = sweeps.create_sweep(
             data["yaml"], team=team, owner=request.user, name=data.get("name")
         )
         return created(request, sweep)
@@ -81,7 +81,7 @@ class SweepStop(APIView):
     @extend_schema(request=None, responses=s.SweepSerializer)
     def post(self, request, pk: int):
         sweep = require_sweep(request.user, pk, access.MEMBER).sweep
-        stopped = trials.stop_sweep(sweep.pk)
+        stopped = sweeps.stop_sweep(sweep.pk)
         sweep.refresh_from_db()
         if not stopped:
             raise Conflict(f"sweep {pk} is {sweep.status}; only an active sweep can be stopped")
@@ -97,7 +97,7 @@ class SweepClone(APIView):
     def post(self, request, pk: int):
         source = require_sweep(request.user, pk, access.MEMBER).sweep
         data = s.valid(s.CloneInput, s.yaml_request(request))
-        sweep = engine.create_sweep(
+        sweep = sweeps.create_sweep(
             data.get("yaml", source.yaml),
             team=source.team,
             owner=request.user,
@@ -112,7 +112,7 @@ class SweepPlan(APIView):
     @extend_schema(responses=s.PlanSerializer)
     def get(self, request, pk: int):
         sweep = require_sweep(request.user, pk).sweep
-        return Response(s.plan_body(engine.load_spec(sweep)))
+        return Response(s.plan_body(stored.spec_of(sweep)))
 
 
 class SweepEvents(APIView):

@@ -9,7 +9,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scheduler import access, metrics, trials
+from scheduler import access, metrics, results, trials
 from scheduler.models import Trial, TrialStatus
 
 from . import serializers as s
@@ -102,8 +102,8 @@ class TrialMetrics(APIView):
     def get(self, request, pk: int):
         trial = require_trial(request.user, pk)
         query = s.valid(s.SeriesQuery, request.query_params)
-        series = metrics.series(trial, query.get("name"), query["limit"])
-        return Response({"metrics": series})
+        series = results.series([trial.pk], query.get("name"), query["limit"])
+        return Response({"metrics": series.get(trial.pk, {})})
 
     @extend_schema(
         request=PolymorphicProxySerializer(

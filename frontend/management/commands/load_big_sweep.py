@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from scheduler import access, engine
+from scheduler import access, planning, scheduling, stored
 from scheduler.models import Config, Membership, RungDecision, Sweep, Team, Trial
 
 YAML = """\
@@ -104,12 +104,12 @@ def load(owner, n_trials: int, n_points: int, name: str) -> Sweep:
     """Create the sweep, its configs and trials, decisions, points and events."""
     rng = random.Random(11)
     text = YAML.format(name=name)
-    spec = engine.parse_cached(text)
+    spec = stored.parse(text)
     team = access.teams_of(owner, access.MEMBER).first()
     now = timezone.now()
     sweep = Sweep.objects.create(
         team=team, owner=owner, name=name, yaml=text, spec=spec.to_dict(),
-        plan=engine.plan_dict(spec), algorithm=spec.algorithm, concurrency=spec.concurrency,
+        plan=planning.plan_dict(spec), algorithm=spec.algorithm, concurrency=spec.concurrency,
         seed=11, status="running", created_at=now - timedelta(hours=3),
         started_at=now - timedelta(hours=3),
     )  # fmt: skip
@@ -124,7 +124,7 @@ def build_trials(sweep: Sweep, spec, rng, n_trials: int, now) -> list[Trial]:
     brackets = {b["s"]: b["rungs"] for b in sweep.plan["brackets"]}
     all_trials: list[Trial] = []
     for s, rungs in brackets.items():
-        params = engine.sample_configs(spec, sweep.seed, s, rungs[0]["configs"])
+        params = scheduling.sample_configs(spec, sweep.seed, s, rungs[0]["configs"])
         configs = Config.objects.bulk_create(
             (Config(sweep=sweep, bracket=s, index=i, params=p) for i, p in enumerate(params)),
             batch_size=5000,

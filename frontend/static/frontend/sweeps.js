@@ -1,6 +1,6 @@
 // Sweeps list: live status, progress and best value for every row, new sweeps on top.
 
-import { getJSON, liveStatus, socketURL, throttle } from "./util.js";
+import { getJSON, liveStatus, socketURL, statusSets, throttle } from "./util.js";
 
 const table = document.getElementById("sweeps");
 const pending = new Set();
@@ -8,7 +8,7 @@ const pending = new Set();
 function matchesFilter(status) {
   const wanted = table?.dataset.status;
   if (!wanted) return true;
-  if (wanted === "active") return status === "created" || status === "running";
+  if (wanted === "active") return statusSets.sweep_active.includes(status);
   return status === wanted;
 }
 

@@ -1,7 +1,7 @@
 // The trial page, live: status, metrics chart and output tail while the trial runs.
 
 import { SeqSocket } from "./live.js";
-import { getJSON, loadPlotly, throttle, withShare } from "./util.js";
+import { getJSON, loadPlotly, statusSets, throttle, withShare } from "./util.js";
 
 const root = document.getElementById("trial");
 const urls = JSON.parse(document.getElementById("trial-urls").textContent);
@@ -74,7 +74,7 @@ function setStatus(status) {
   badge.className = `badge badge-${status}`;
   badge.dataset.status = status;
   badge.textContent = status;
-  if (!["pending", "queued", "running"].includes(status)) document.getElementById("kill-trial")?.remove();
+  if (!statusSets.trial_unfinished.includes(status)) document.getElementById("kill-trial")?.remove();
   document.getElementById("output-note").textContent = status === "running" ? "live tail" : "final tail";
 }
 

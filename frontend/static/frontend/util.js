@@ -1,5 +1,8 @@
 // Small helpers shared by the page modules: fetch with CSRF, throttling, formatting.
 
+// The server's named status sets (frontend/context.py), e.g. statusSets.trial_unfinished.
+export const statusSets = JSON.parse(document.getElementById("status-sets")?.textContent || "{}");
+
 export function csrfToken() {
   const field = document.querySelector("input[name=csrfmiddlewaretoken]");
   if (field) return field.value;

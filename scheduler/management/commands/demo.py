@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from scheduler import engine
+from scheduler import sweeps
 from scheduler.models import Membership, Team
 
 DEMO_USER = "demo"
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(team=team, user=user, defaults={"role": "admin"})
         if not team.sweeps.exists():
             text = (Path(settings.BASE_DIR) / sweep).read_text()
-            created_sweep = engine.create_sweep(text, team=team, owner=user)
+            created_sweep = sweeps.create_sweep(text, team=team, owner=user)
             self.stdout.write(f"Started demo sweep {created_sweep.pk}: {created_sweep.name}")
         url = settings.HBSITE_API_URL
         self.stdout.write(

@@ -10,9 +10,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduler import access, engine, plan_table, trials
+from scheduler import access, plan_table, planning, results, sweeps
 from scheduler import spec as specs
-from scheduler.models import Sweep
+from scheduler.models import Sweep, Trial
 
 POLL_SECONDS = 1.0
 
@@ -56,7 +56,7 @@ class Command(BaseCommand):
 
     def do_validate(self, file: str, **_: object) -> None:
         _, spec = self.load(file)
-        plan = engine.build_plan(spec)
+        plan = planning.build_plan(spec)
         self.stdout.write(
             f"{file}: ok: {spec.algorithm}, {len(spec.matrix.params)} params, "
             f"{len(plan.brackets)} brackets, {plan.total_configs} configs, "
@@ -65,18 +65,17 @@ class Command(BaseCommand):
 
     def do_plan(self, file: str, json: bool = False, **_: object) -> None:
         _, spec = self.load(file)
-        plan = engine.build_plan(spec)
-        kind = engine.resource_type(spec)
+        plan = planning.build_plan(spec)
+        kind = planning.resource_type(spec)
         if json:
             self.stdout.write(plan_table.render_json(plan, kind))
             return
-        name = spec.hyperband.resource.name if spec.hyperband else "resource"
-        self.stdout.write(plan_table.render_table(plan, kind, name))
+        self.stdout.write(plan_table.render_table(plan, kind, planning.resource_name(spec)))
 
     def do_submit(self, file: str, user: str | None, name: str | None, wait: bool, **_):
         text, _spec = self.load(file)
         owner = find_user(user)
-        sweep = engine.create_sweep(text, team=access.personal_team(owner), owner=owner, name=name)
+        sweep = sweeps.create_sweep(text, team=access.personal_team(owner), owner=owner, name=name)
         self.stdout.write(f"sweep {sweep.pk} created: {sweep.name}")
         if wait:
             self.follow(sweep.pk)
@@ -99,7 +98,7 @@ class Command(BaseCommand):
     def do_status(self, id: int, **_: object) -> None:
         sweep = get_sweep(id)
         self.stdout.write(status_line(sweep))
-        best = engine.best(sweep)
+        best = results.best(sweep)
         if best is not None:
             self.stdout.write("best: " + json.dumps(best))
         if sweep.status_reason:
@@ -107,20 +106,17 @@ class Command(BaseCommand):
 
     def do_stop(self, id: int, **_: object) -> None:
         sweep = get_sweep(id)
-        if not trials.stop_sweep(sweep.pk):
+        if not sweeps.stop_sweep(sweep.pk):
             raise CommandError(f"sweep {id} is {sweep.status}, not running")
         self.stdout.write(f"sweep {id} stopped")
 
 
 def status_line(sweep: Sweep) -> str:
     """Summarize a sweep in one line: status and trial counts."""
-    counts: dict[str, int] = {}
-    for per_status in engine.status_counts(sweep).values():
-        for status, n in per_status.items():
-            counts[status] = counts.get(status, 0) + n
-    done = sum(n for s, n in counts.items() if s in ("succeeded", "failed", "stopped", "lost"))
+    totals = results.progress(sweep)["totals"]
+    counts, planned = totals["counts"], totals["planned_trials"]
+    done = sum(n for s, n in counts.items() if s in Trial.ENDED)
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    planned = sweep.plan.get("total_trials", 0)
     return f"sweep {sweep.pk} {sweep.status}: {done}/{planned} trials done ({parts or 'none yet'})"
 
 

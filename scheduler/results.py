@@ -1,0 +1,140 @@
+"""The read side that the API, the dashboard, the CLI and the exports share.
+
+Each fact is computed here once: trial counts per rung and status, a sweep's progress per
+bracket and rung, its best trial, its events after a sequence number, and downsampled metric
+series (thinned in PostgreSQL, so a chart never reads every point of a big sweep).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count
+
+from . import events, stored
+from .models import Event, Sweep, Trial
+
+Counts = dict[tuple[int, int], dict[str, int]]
+
+
+def status_counts(sweep: Sweep) -> Counts:
+    """Count a sweep's trials per (bracket, rung) and status in one query."""
+    rows = sweep.trials.values("bracket", "rung", "status").annotate(n=Count("id")).order_by()
+    counts: Counts = defaultdict(dict)
+    for row in rows:
+        counts[(row["bracket"], row["rung"])][row["status"]] = row["n"]
+    return counts
+
+
+def decisions(sweep: Sweep) -> dict[tuple[int, int], Any]:
+    """Map (bracket, rung) to its RungDecision, for the rungs already promoted (one query)."""
+    return {(d.bracket, d.rung): d for d in sweep.decisions.all()}
+
+
+def progress(sweep: Sweep) -> dict[str, Any]:
+    """Return the stored plan with live counts: brackets -> rungs, totals (two queries).
+
+    Each rung is its planned `configs` and `resource` plus `trials` (created so far),
+    `counts` (per status) and `decision` (the RungDecision, or None while undecided).
+    """
+    counts, decided = status_counts(sweep), decisions(sweep)
+    brackets = []
+    for bracket in sweep.plan["brackets"]:
+        rungs = []
+        for planned in bracket["rungs"]:
+            key = (bracket["s"], planned["rung"])
+            per_status = counts.get(key, {})
+            rungs.append({**planned, "trials": sum(per_status.values()), "counts": per_status,
+                          "decision": decided.get(key)})  # fmt: skip
+        brackets.append({"s": bracket["s"], "capped": bracket.get("capped", False), "rungs": rungs})
+    by_status: dict[str, int] = defaultdict(int)
+    for per_status in counts.values():
+        for status, n in per_status.items():
+            by_status[status] += n
+    totals = {
+        "planned_configs": sweep.plan.get("total_configs", 0),
+        "planned_trials": sweep.plan.get("total_trials", 0),
+        "trials": sum(by_status.values()),
+        "counts": dict(by_status),
+    }
+    return {"brackets": brackets, "totals": totals}
+
+
+def best_trial(sweep: Sweep) -> Trial | None:
+    """Return the trial with the best ranking-metric value so far (see Trial.RANKED).
+
+    Without a ranking metric, the first ranked trial. Ties go to the lower trial id.
+    """
+    metric = stored.spec_of(sweep).metric
+    ranked = sweep.trials.ranked().select_related("config")
+    if metric is None:
+        return ranked.order_by("id").first()
+    order = "-metric_value" if metric.maximize else "metric_value"
+    return ranked.order_by(order, "id").first()
+
+
+def best(sweep: Sweep) -> events.Best | None:
+    """Describe the best trial so far (id, value, params, bracket, rung, resource), or None."""
+    trial = best_trial(sweep)
+    if trial is None:
+        return None
+    return {
+        "trial": trial.pk,
+        "value": trial.metric_value,
+        "params": trial.config.params,
+        "bracket": trial.bracket,
+        "rung": trial.rung,
+        "resource": trial.resource,
+    }
+
+
+def events_after(sweep_id: int, after: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """Return up to `limit` event messages with seq > `after`, in order, and whether more wait."""
+    rows = list(Event.objects.filter(sweep_id=sweep_id, seq__gt=after).order_by("seq")[: limit + 1])
+    return [events.event_message(e) for e in rows[:limit]], len(rows) > limit
+
+
+def latest_events(sweep_id: int, limit: int) -> list[dict[str, Any]]:
+    """Return the newest `limit` event messages, newest first."""
+    rows = Event.objects.filter(sweep_id=sweep_id).order_by("-seq")[:limit]
+    return [events.event_message(e) for e in rows]
+
+
+# Keep the points at positions round(k * (n-1) / (per-1)), k = 0..per-1, of each series of n
+# points ordered by step: `per` points evenly spread, first and last always kept. A position j
+# is such a point exactly when j = round(round(j * (per-1) / (n-1)) * (n-1) / (per-1)).
+THIN_SQL = """
+SELECT trial_id, name, step, value FROM (
+  SELECT trial_id, name, step, value,
+         row_number() OVER (PARTITION BY trial_id, name ORDER BY step, id) - 1 AS j,
+         count(*) OVER (PARTITION BY trial_id, name) AS n
+  FROM scheduler_metricpoint
+  WHERE trial_id = ANY(%(ids)s) AND (%(name)s::text IS NULL OR name = %(name)s)
+) points
+WHERE %(per)s = 0 OR n <= %(per)s
+   OR (%(per)s = 1 AND j = n - 1)
+   OR (%(per)s > 1 AND j = ROUND(ROUND(j * (%(per)s - 1)::numeric / (n - 1))
+                                 * (n - 1)::numeric / (%(per)s - 1)))
+ORDER BY trial_id, name, step, j
+"""
+
+
+def series(ids: list[int], name: str | None = None, per: int = 0) -> dict[int, dict[str, list]]:
+    """Return {trial id: {metric name: [[step, value], ...]}} ordered by step.
+
+    `per` > 0 keeps at most `per` points a series, evenly spread, first and last included;
+    0 keeps every point. `name` limits the series to one metric. NaN and infinities have no
+    JSON form: they read as None (a gap in a chart).
+    """
+    out: dict[int, dict[str, list]] = {}
+    if not ids:
+        return out
+    with connection.cursor() as cursor:
+        cursor.execute(THIN_SQL, {"ids": ids, "name": name, "per": max(per, 0)})
+        for trial_id, metric, step, value in cursor.fetchall():
+            point = [step, value if math.isfinite(value) else None]
+            out.setdefault(trial_id, {}).setdefault(metric, []).append(point)
+    return out

@@ -1,0 +1,71 @@
+"""A sweep's life outside the scheduling step: create it, lock it, stop it, end it."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import events, planning, queueing, results, stored
+from .models import Sweep, SweepStatus, TrialStatus
+
+
+def create_sweep(text: str, *, team, owner=None, name: str | None = None) -> Sweep:
+    """Validate YAML, store the sweep with its plan, and request its first scheduling step.
+
+    Raises spec.SpecError (every problem, with line and column) for invalid YAML.
+    """
+    spec = stored.parse(text)
+    seed = spec.seed if spec.seed is not None else secrets.randbelow(2**31)
+    with transaction.atomic():
+        sweep = Sweep.objects.create(
+            team=team,
+            owner=owner,
+            name=name or spec.name or "sweep",
+            yaml=text,
+            spec=spec.to_dict(),
+            plan=planning.plan_dict(spec),
+            algorithm=spec.algorithm,
+            concurrency=spec.concurrency,
+            seed=seed,
+        )
+        events.emit(sweep, events.SWEEP_CREATED, {"name": sweep.name, "plan": sweep.plan})
+        queueing.request_step(sweep.pk)
+    return sweep
+
+
+def lock_sweep(sweep_id: int) -> Sweep | None:
+    """Lock and return a sweep row; every state change of a sweep or its trials starts here."""
+    return Sweep.objects.select_for_update().filter(pk=sweep_id).first()
+
+
+@transaction.atomic
+def stop_sweep(sweep_id: int, reason: str = "stopped by a user") -> bool:
+    """Stop a sweep and every trial it has not finished; False when it was not active."""
+    sweep = lock_sweep(sweep_id)
+    if sweep is None or not sweep.is_active:
+        return False
+    end_sweep(sweep, SweepStatus.STOPPED, reason)
+    return True
+
+
+def end_sweep(
+    sweep: Sweep, status: str, reason: str, early_stop: events.EarlyStopped | None = None
+) -> None:
+    """Finish the locked sweep with `status`, stopping every trial that has not ended."""
+    now = timezone.now()
+    open_trials = list(sweep.trials.unfinished().values_list("id", flat=True))
+    sweep.trials.filter(pk__in=open_trials).update(status=TrialStatus.STOPPED, finished_at=now)
+    sweep.status, sweep.status_reason, sweep.finished_at = status, reason, now
+    sweep.save(update_fields=["status", "status_reason", "finished_at"])
+    if early_stop is not None:
+        events.emit(sweep, events.EARLY_STOPPED, early_stop)
+    finished: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "stopped_trials": open_trials,
+        "best": results.best(sweep),
+    }
+    events.emit(sweep, events.SWEEP_FINISHED, finished)  # type: ignore[arg-type]

@@ -143,6 +143,7 @@ CELERY_TASK_ROUTES = {"scheduler.tasks.run_trial": {"queue": "trials"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "hbsite.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {
         "task": "scheduler.tasks.reconcile",
@@ -152,11 +153,15 @@ CELERY_BEAT_SCHEDULE = {
 
 # hbsite's own settings.
 HBSITE_DATA_DIR = Path(env("HBSITE_DATA_DIR", str(BASE_DIR / "var" / "data")))
+# Celery beat's schedule file; beat creates its directory when it starts.
+CELERY_BEAT_SCHEDULE_FILENAME = str(HBSITE_DATA_DIR / "beat" / "celerybeat-schedule")
 HBSITE_API_URL = env("HBSITE_API_URL", "http://127.0.0.1:8000")
 HBSITE_HEARTBEAT_SECONDS = float(env("HBSITE_HEARTBEAT_SECONDS", "2"))
 HBSITE_LOST_AFTER_SECONDS = float(env("HBSITE_LOST_AFTER_SECONDS", "20"))
-# A trial queued this long without a runner taking it gets its task message sent again
-# (a duplicate is harmless: only one runner can claim a queued trial).
+# A trial queued this long whose task message is no longer in the broker's queue gets it sent
+# again; a broker that cannot be inspected waits HBSITE_REQUEUE_AFTER_SECONDS instead (a
+# duplicate is harmless: only one runner can claim a queued trial).
+HBSITE_RESEND_AFTER_SECONDS = float(env("HBSITE_RESEND_AFTER_SECONDS", "5"))
 HBSITE_REQUEUE_AFTER_SECONDS = float(env("HBSITE_REQUEUE_AFTER_SECONDS", "300"))
 HBSITE_MAX_RETRIES = envint("HBSITE_MAX_RETRIES", 2)
 HBSITE_OUTPUT_TAIL_BYTES = envint("HBSITE_OUTPUT_TAIL_BYTES", 64 * 1024)

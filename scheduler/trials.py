@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import events, queueing, stored
+from . import broker, events, queueing, stored
 from .models import Sweep, SweepStatus, Trial, TrialStatus, hash_secret
 from .sweeps import lock_sweep
 
@@ -156,10 +156,17 @@ def stale_trial_ids() -> list[int]:
 
 
 def stuck_queued_ids() -> list[int]:
-    """Return trials queued so long ago that their task message was probably lost."""
-    limit = timezone.now() - timedelta(seconds=settings.HBSITE_REQUEUE_AFTER_SECONDS)
-    return list(
-        Trial.objects.filter(status=TrialStatus.QUEUED, queued_at__lt=limit).values_list(
-            "id", flat=True
-        )
-    )
+    """Return queued trials whose task message the broker lost, so reconcile can resend it.
+
+    A trial queued for HBSITE_RESEND_AFTER_SECONDS whose message is not waiting in the
+    `trials` queue was lost (a runner that died holding it, a Redis restart). When the broker
+    cannot be inspected, a trial queued for HBSITE_REQUEUE_AFTER_SECONDS counts as lost.
+    """
+    now = timezone.now()
+    waiting = broker.waiting_ids("trials")
+    seconds = settings.HBSITE_REQUEUE_AFTER_SECONDS
+    if waiting is not None:
+        seconds = settings.HBSITE_RESEND_AFTER_SECONDS
+    limit = now - timedelta(seconds=seconds)
+    queued = Trial.objects.filter(status=TrialStatus.QUEUED, queued_at__lte=limit)
+    return [pk for pk in queued.values_list("id", flat=True) if pk not in (waiting or ())]

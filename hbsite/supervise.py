@@ -1,0 +1,100 @@
+"""Run the whole system under supervisord: web, scheduler, runner and beat.
+
+supervisord restarts any process that dies and leaves the others running. It stops each
+program's whole process group, and its own exit (Ctrl-C, SIGTERM) stops them all.
+
+    python -m hbsite.supervise            # what `make run` starts after the demo sweep
+    python -m hbsite.supervise --print    # print the generated configuration and exit
+
+The configuration is generated into the data directory's `supervisor/` folder (created
+here), from the environment: HBSITE_HOST, HBSITE_PORT, HBSITE_RUNNERS.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CELERY = [sys.executable, "-m", "celery", "-A", "hbsite"]
+WORKER_FLAGS = ["--pool", "threads", "--without-gossip", "--without-mingle", "-l", "INFO"]
+
+
+def programs(env: dict[str, str]) -> dict[str, list[str]]:
+    """Return each program's argv: the processes of the README's Processes table."""
+    host, port = env.get("HBSITE_HOST", "127.0.0.1"), env.get("HBSITE_PORT", "8000")
+    runners = env.get("HBSITE_RUNNERS", "4")
+    uvicorn = [sys.executable, "-m", "uvicorn", "hbsite.asgi:application"]
+    return {
+        "web": [*uvicorn, "--host", host, "--port", port],
+        "scheduler": [*CELERY, "worker", "-Q", "scheduler", "-c", "2", "-n", "scheduler@%%h",
+                      *WORKER_FLAGS],
+        "runner": [*CELERY, "worker", "-Q", "trials", "-c", runners, "-n", "runner@%%h",
+                   *WORKER_FLAGS],
+        "beat": [*CELERY, "beat", "-l", "INFO"],
+    }  # fmt: skip
+
+
+def config(state_dir: Path, env: dict[str, str]) -> str:
+    """Return supervisord's configuration; its socket, pid and log live in `state_dir`."""
+    sections = [
+        "[supervisord]",
+        "nodaemon=true",
+        f"logfile={state_dir / 'supervisord.log'}",
+        f"pidfile={state_dir / 'supervisord.pid'}",
+        f"childlogdir={state_dir}",
+        "",
+        "[unix_http_server]",
+        f"file={state_dir / 'supervisor.sock'}",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{state_dir / 'supervisor.sock'}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+    ]
+    for name, argv in programs(env).items():
+        sections += [
+            "",
+            f"[program:{name}]",
+            f"command={shlex.join(argv)}",
+            f"directory={ROOT}",
+            "autorestart=true",
+            "startsecs=1",
+            "startretries=1000",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "stopwaitsecs=20",
+            "redirect_stderr=true",
+            "stdout_logfile=/dev/stdout",
+            "stdout_logfile_maxbytes=0",
+        ]
+    return "\n".join(sections) + "\n"
+
+
+def state_dir() -> Path:
+    """Return (and create) the folder for supervisord's files, inside the data directory."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hbsite.settings")
+    from django.conf import settings
+
+    path = Path(settings.HBSITE_DATA_DIR) / "supervisor"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def main(argv: list[str]) -> None:
+    folder = state_dir()
+    text = config(folder, dict(os.environ))
+    if "--print" in argv:
+        sys.stdout.write(text)
+        return
+    path = folder / "supervisord.conf"
+    path.write_text(text, encoding="utf-8")
+    supervisord = str(Path(sys.executable).parent / "supervisord")
+    os.execv(supervisord, [supervisord, "-c", str(path)])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

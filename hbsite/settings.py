@@ -117,6 +117,9 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Put before every Redis key hbsite writes (Celery's queues and bindings, the channel layer's
+# groups and channels), so that several hbsites, or test runs, can share one Redis database.
+HBSITE_REDIS_PREFIX = env("HBSITE_REDIS_PREFIX")
 
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
 CHANNEL_LAYERS = {
@@ -125,13 +128,16 @@ CHANNEL_LAYERS = {
         # redis-py 8 reads with a 5 s socket timeout by default, which aborts the layer's
         # blocking BZPOPMIN and tears down every idle websocket: https://github.com/django/channels_redis/issues/422
         "CONFIG": {
-            "hosts": [{"address": env("CHANNELS_REDIS_URL", REDIS_URL), "socket_timeout": None}]
+            "hosts": [{"address": env("CHANNELS_REDIS_URL", REDIS_URL), "socket_timeout": None}],
+            "prefix": f"{HBSITE_REDIS_PREFIX}asgi",
         },
     }
 }
 
 # https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": HBSITE_REDIS_PREFIX}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

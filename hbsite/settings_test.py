@@ -1,9 +1,16 @@
-"""Test settings: the normal settings on a Redis database and data dir of their own."""
+"""Test settings: the normal settings with a Redis key prefix and a data dir of their own."""
 
 import os
 import tempfile
+import uuid
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+# A Redis key prefix per test session, inherited by the session's worker and server processes:
+# sessions sharing a Redis database never consume each other's tasks, and each deletes only
+# its own keys when it ends. A prefix exported for other use is never taken (nor deleted).
+os.environ["HBSITE_REDIS_PREFIX"] = os.environ.setdefault(
+    "HBSITE_TEST_REDIS_PREFIX", f"hbsite-test-{uuid.uuid4().hex[:12]}:"
+)
 # A data dir per test session, so that concurrent sessions never share checkpoints.
 if "HBSITE_DATA_DIR" not in os.environ:
     os.environ["HBSITE_DATA_DIR"] = tempfile.mkdtemp(prefix="hbsite-test-data-")

@@ -67,9 +67,25 @@ def sweep_access(user, sweep_id: int, share_token: str | None = None) -> Access 
     return None
 
 
+class LinkSigner(signing.TimestampSigner):
+    """Sign with the link's creation time instead of the clock's, so a link has one token.
+
+    The token keeps `signing.dumps`'s format, so `signing.loads` reads it; a link's validity
+    comes from its row (revoked, expired), never from the token's age.
+    """
+
+    def __init__(self, link: ShareLink) -> None:
+        super().__init__(salt=SHARE_SALT)
+        self.created_at = link.created_at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(self.created_at.timestamp()))
+
+
 def share_token(link: ShareLink) -> str:
-    """Return the signed token that grants read access through a share link."""
-    return signing.dumps({"l": link.pk, "n": link.nonce}, salt=SHARE_SALT)
+    """Return the signed token that grants read access through a share link; the same token
+    every time for the same link."""
+    return LinkSigner(link).sign_object({"l": link.pk, "n": link.nonce})
 
 
 def share_link_from_token(token: str) -> ShareLink | None:

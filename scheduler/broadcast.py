@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +64,32 @@ class Broadcaster:
 
     async def _drain(self) -> None:
         assert self._queue is not None
+        layer = own_channel_layer()
         while True:
             group, message = await self._queue.get()
             try:
-                layer = get_channel_layer()
                 if layer is not None:
                     await layer.group_send(group, message)
             except Exception:
                 log.exception("could not publish to %s", group)
             finally:
                 self._queue.task_done()
+
+
+def own_channel_layer() -> Any:
+    """Return a new instance of the default channel layer, or None when none is configured.
+
+    The process-wide `get_channel_layer()` instance serves the event loop of whoever uses it
+    (an ASGI server, a test); its receive locks belong to one loop, so this thread's loop
+    sends through an instance of its own.
+    """
+    if DEFAULT_CHANNEL_LAYER not in channel_layers:
+        return None
+    try:
+        return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    except Exception:
+        log.exception("no channel layer: live updates are off")
+        return None
 
 
 broadcaster = Broadcaster()

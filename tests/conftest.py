@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -14,8 +15,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from channels.layers import channel_layers
 from django.conf import settings
 from django.db import connection
+
+from tests.redis_watch import delete_keys_under
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -53,6 +57,7 @@ def process_env(django_db_setup, server_port) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "hbsite.settings_test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
+        "HBSITE_REDIS_PREFIX": settings.HBSITE_REDIS_PREFIX,
         "HBSITE_DATA_DIR": str(settings.HBSITE_DATA_DIR),
         "HBSITE_API_URL": f"http://127.0.0.1:{server_port}",
         "HBSITE_HEARTBEAT_SECONDS": str(settings.HBSITE_HEARTBEAT_SECONDS),
@@ -99,12 +104,52 @@ def ping_worker(name: str) -> bool:
     return bool(replies)
 
 
-@pytest.fixture(scope="session")
-def redis_clean(process_env) -> Iterator[None]:
-    """Empty the test Redis database once per session; remove the session's data dir after."""
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+def redis_urls() -> set[str]:
+    """The Redis databases the session writes to: broker, channel layer and REDIS_URL."""
+    layer_hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    return {settings.REDIS_URL, settings.CELERY_BROKER_URL, *(h["address"] for h in layer_hosts)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_storage() -> Iterator[None]:
+    """After the session (its workers and server stopped): delete its Redis keys, which all
+    start with its own prefix, and its data dir. Nothing else in Redis is touched."""
+    prefix = settings.HBSITE_REDIS_PREFIX
+    assert prefix.startswith("hbsite-test-"), "run the tests with hbsite.settings_test"
     yield
+    for url in redis_urls():
+        with contextlib.suppress(redis.ConnectionError):  # never reached: nothing to delete
+            delete_keys_under(redis.Redis.from_url(url), prefix)
     shutil.rmtree(settings.HBSITE_DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer() -> Iterator[None]:
+    """Give each test new channel layer instances. One keeps receive locks and buffers bound to
+    the event loop that made them, and each test's `async_to_sync` runs a loop of its own;
+    channels_redis closes a loop's connections when that loop closes."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+WORKER_FIXTURES = {"main_worker", "celery_worker", "start_worker"}
+
+
+@pytest.fixture(autouse=True)
+def held_tasks(request, monkeypatch) -> list[tuple[str, tuple]]:
+    """Keep a test's Celery tasks off the broker unless it uses a worker, so its sweeps stay as
+    it leaves them: no worker another test started can take them. Returns the held tasks."""
+    from scheduler import queueing
+
+    held: list[tuple[str, tuple]] = []
+    if WORKER_FIXTURES.isdisjoint(request.fixturenames):
+
+        def hold(task: str, object_id: int) -> None:
+            held.append((task, (object_id,)))
+
+        monkeypatch.setattr(queueing, "send", hold)
+    return held
 
 
 class MainWorker:
@@ -125,26 +170,33 @@ class MainWorker:
             self.proc = None
 
 
+def queue_keys() -> list[str]:
+    """The Redis lists of the session's Celery queues (under its key prefix)."""
+    return [settings.HBSITE_REDIS_PREFIX + queue for queue in ("scheduler", "trials")]
+
+
 def wait_until_idle(timeout: float = 30) -> None:
     """Wait until no sweep is active and the broker queues are empty, so the database can be
-    flushed without racing a worker."""
+    flushed without racing a worker; past `timeout`, stop the sweeps and drop queued tasks so
+    that none reaches a later test."""
     from scheduler.models import Sweep
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
     def idle() -> bool:
-        queued = broker.llen("scheduler") + broker.llen("trials")
+        queued = sum(broker.llen(key) for key in queue_keys())
         return queued == 0 and not Sweep.objects.active().exists()
 
     try:
         wait_for(idle, timeout=timeout, every=0.2)
     except AssertionError:
         Sweep.objects.active().update(status="stopped")
+        broker.delete(*queue_keys())
     time.sleep(0.5)  # let the last task in flight commit
 
 
 @pytest.fixture(scope="session")
-def main_worker(process_env, redis_clean) -> Iterator[MainWorker]:
+def main_worker(process_env) -> Iterator[MainWorker]:
     worker = MainWorker(process_env)
     yield worker
     worker.stop()
@@ -159,7 +211,7 @@ def celery_worker(main_worker) -> Iterator[MainWorker]:
 
 
 @pytest.fixture
-def start_worker(process_env, redis_clean) -> Iterator[Callable[..., subprocess.Popen]]:
+def start_worker(process_env) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start extra workers for one test; they are killed when it ends."""
     started: list[subprocess.Popen] = []
 
@@ -176,7 +228,7 @@ def start_worker(process_env, redis_clean) -> Iterator[Callable[..., subprocess.
 
 
 @pytest.fixture(scope="session")
-def asgi_server(process_env, server_port, redis_clean) -> Iterator[str]:
+def asgi_server(process_env, server_port) -> Iterator[str]:
     """The real ASGI app under uvicorn; yields its base URL."""
     argv = [
         sys.executable, "-m", "uvicorn", "hbsite.asgi:application",
@@ -192,14 +244,6 @@ def asgi_server(process_env, server_port, redis_clean) -> Iterator[str]:
     wait_for(up, timeout=60, every=0.2)
     yield url
     stop_process(proc)
-
-
-@pytest.fixture
-def no_celery(monkeypatch) -> None:
-    """Keep a test's sweeps still: no task reaches the suite's worker, which may be running."""
-    from scheduler import queueing
-
-    monkeypatch.setattr(queueing, "send", lambda *args, **kwargs: None)
 
 
 @pytest.fixture

@@ -12,9 +12,6 @@ from rest_framework.test import APIClient
 
 from tests.sharing_world import client_as, world, ws_connect
 
-# Sweeps here only need to exist: keep them off the suite's Celery worker.
-pytestmark = pytest.mark.usefixtures("no_celery")
-
 CALLERS = ("admin", "member", "viewer", "outsider", "anonymous", "share", "revoked")
 
 

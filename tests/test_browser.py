@@ -196,7 +196,7 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
     shot(page, "09-sweeps")
 
 
-def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast, no_celery):
+def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast):
     def make() -> None:
         text = tiny_yaml(cmd="sleep 30", name="no-js")
         made.append(started_sweep(cast.team, cast.viewer, text))

@@ -70,11 +70,6 @@ def kill_one(sweep_id: int) -> int:
     return trial.pk
 
 
-@pytest.fixture(autouse=True)
-def still(no_celery):
-    """Every sweep here stays as the test leaves it."""
-
-
 @pytest.fixture
 def sweep(cast):
     return started_sweep(cast.team, cast.member)

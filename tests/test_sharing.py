@@ -18,9 +18,6 @@ from scheduler import access, sharing
 from scheduler.models import ShareLink
 from tests.sharing_world import Socket, make_sweep, ws_headers
 
-# Sweeps here only need to exist: keep them off the suite's Celery worker.
-pytestmark = pytest.mark.usefixtures("no_celery")
-
 
 def api_as(user) -> APIClient:
     client = APIClient()
@@ -144,3 +141,14 @@ def test_it_keeps_team_sockets_open_when_a_link_is_revoked(cast):
         await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_link_keeps_one_token_whatever_the_clock(cast, monkeypatch):
+    import time
+
+    link = sharing.create_link(make_sweep(cast.team, cast.member), cast.member)
+    token = access.share_token(link)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert access.share_token(ShareLink.objects.get(pk=link.pk)) == token
+    assert access.share_link_from_token(token) == link

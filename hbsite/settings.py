@@ -154,6 +154,8 @@ HBSITE_DATA_DIR = Path(env("HBSITE_DATA_DIR", str(BASE_DIR / "var" / "data")))
 HBSITE_API_URL = env("HBSITE_API_URL", "http://127.0.0.1:8000")
 HBSITE_HEARTBEAT_SECONDS = float(env("HBSITE_HEARTBEAT_SECONDS", "2"))
 HBSITE_LOST_AFTER_SECONDS = float(env("HBSITE_LOST_AFTER_SECONDS", "20"))
+# Between SIGTERM and SIGKILL when a trial's processes are ended.
+HBSITE_TERMINATE_GRACE_SECONDS = float(env("HBSITE_TERMINATE_GRACE_SECONDS", "5"))
 # A trial queued this long without a runner taking it gets its task message sent again
 # (a duplicate is harmless: only one runner can claim a queued trial).
 HBSITE_REQUEUE_AFTER_SECONDS = float(env("HBSITE_REQUEUE_AFTER_SECONDS", "300"))

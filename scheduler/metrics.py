@@ -13,7 +13,7 @@ from django.db.models import F, JSONField, Value
 from django.db.models.expressions import CombinedExpression
 
 from . import engine, events
-from .models import MetricPoint, Trial
+from .models import MetricPoint, Trial, TrialStatus
 
 MAX_NAME = 100
 
@@ -46,24 +46,58 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
     """Check one point's parts and build it."""
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
-    if not is_number(value):
-        raise MetricError(f"{where}: value of {name!r} must be a number")
-    if step is None:
-        step = 0
-    if not is_number(step) or not math.isfinite(step):
+    if not storable_text(name):
+        raise MetricError(f"{where}: name {name!r} holds a NUL or a lone surrogate")
+    number = as_float(value)
+    if number is None:
+        raise MetricError(f"{where}: value of {name!r} must be a number within ±1.8e308")
+    at = as_float(0 if step is None else step)
+    if at is None or not math.isfinite(at):
         raise MetricError(f"{where}: step of {name!r} must be a finite number")
-    return Point(name=name, step=float(step), value=float(value))
+    return Point(name=name, step=at, value=number)
+
+
+def storable_text(text: str) -> bool:
+    """Tell whether PostgreSQL can store `text`: UTF-8 encodable and free of NUL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def as_float(value: Any) -> float | None:
+    """Return a JSON number as a float; None for a non-number or an int too big for one."""
+    if not is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def record(trial: Trial, points: list[Point]) -> None:
-    """Store points in bulk, update the trial's last values, and publish them live."""
+def record(trial: Trial, points: list[Point]) -> bool:
+    """Store points in bulk, update the trial's last values, and publish them live.
+
+    `trial` speaks for the attempt it was loaded in: the points are stored only while the
+    trial is still running that attempt (same number and token hash). Return whether they
+    were stored.
+    """
     if not points:
-        return
+        return True
     with transaction.atomic():
+        current = Trial.objects.select_for_update().filter(
+            pk=trial.pk,
+            status=TrialStatus.RUNNING,
+            attempt=trial.attempt,
+            token_hash=trial.token_hash,
+        )
+        if not current.exists():
+            return False
         MetricPoint.objects.bulk_create(
             MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points
         )
@@ -73,6 +107,7 @@ def record(trial: Trial, points: list[Point]) -> None:
     spec = engine.parse_cached(trial.sweep.yaml)
     if engine.rule_reached(spec, last) is not None:
         engine.advance(trial.sweep_id)
+    return True
 
 
 def update_last_values(trial: Trial, last: dict[str, float | None]) -> None:

@@ -48,9 +48,11 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
         raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
     if not storable_text(name):
         raise MetricError(f"{where}: name {name!r} holds a NUL or a lone surrogate")
+    if not is_number(value):
+        raise MetricError(f"{where}: value of {name!r} must be a number")
     number = as_float(value)
     if number is None:
-        raise MetricError(f"{where}: value of {name!r} must be a number within ±1.8e308")
+        raise MetricError(f"{where}: value of {name!r} is too large for a float")
     at = as_float(0 if step is None else step)
     if at is None or not math.isfinite(at):
         raise MetricError(f"{where}: step of {name!r} must be a finite number")

@@ -194,7 +194,7 @@ class Attempt:
     output: Output
     fenced: threading.Event = field(default_factory=threading.Event)
 
-    def fence(self) -> None:
+    def cut_off(self) -> None:
         """The attempt is no longer current: kill its tree at once."""
         self.fenced.set()
         self.tree.stop()
@@ -203,7 +203,7 @@ class Attempt:
         """Store the metric points read so far; fence the attempt when they are refused."""
         points = self.output.take()
         if points and not metrics.record(self.trial, points):
-            self.fence()
+            self.cut_off()
 
 
 class Heartbeats:
@@ -245,7 +245,7 @@ class Heartbeats:
         elif not attempt.fenced.is_set():
             log.warning("trial %s attempt %s is over; killing its processes",
                         attempt.fence.trial_id, attempt.fence.attempt)  # fmt: skip
-            attempt.fence()
+            attempt.cut_off()
 
 
 _heartbeats: Heartbeats | None = None

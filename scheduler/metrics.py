@@ -13,7 +13,7 @@ from django.db.models import F, JSONField, Value
 from django.db.models.expressions import CombinedExpression
 
 from . import engine, events
-from .models import MetricPoint, Trial, TrialStatus
+from .models import MetricPoint, Trial
 
 MAX_NAME = 100
 
@@ -92,13 +92,8 @@ def record(trial: Trial, points: list[Point]) -> bool:
     if not points:
         return True
     with transaction.atomic():
-        current = Trial.objects.select_for_update().filter(
-            pk=trial.pk,
-            status=TrialStatus.RUNNING,
-            attempt=trial.attempt,
-            token_hash=trial.token_hash,
-        )
-        if not current.exists():
+        current = Trial.objects.running_attempt(trial.pk, trial.attempt, trial.token_hash)
+        if not current.select_for_update().exists():
             return False
         MetricPoint.objects.bulk_create(
             MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points

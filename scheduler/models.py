@@ -168,6 +168,12 @@ class TrialQuerySet(models.QuerySet):
     def active(self) -> TrialQuerySet:
         return self.filter(status__in=(TrialStatus.QUEUED, TrialStatus.RUNNING))
 
+    def running_attempt(self, trial_id: int, attempt: int, token_hash: str) -> TrialQuerySet:
+        """The trial, if it is still running that attempt (number and token hash)."""
+        return self.filter(
+            pk=trial_id, status=TrialStatus.RUNNING, attempt=attempt, token_hash=token_hash
+        )
+
 
 class Trial(models.Model):
     """One run of a config at one rung of its bracket."""

@@ -97,12 +97,7 @@ def heartbeat(
         fields["stdout_tail"] = stdout
     if stderr is not None:
         fields["stderr_tail"] = stderr
-    rows = Trial.objects.filter(
-        pk=fence.trial_id,
-        status=TrialStatus.RUNNING,
-        attempt=fence.attempt,
-        token_hash=fence.token_hash,
-    )
+    rows = Trial.objects.running_attempt(fence.trial_id, fence.attempt, fence.token_hash)
     return bool(rows.update(**fields))
 
 

@@ -164,6 +164,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(HBSITE_DATA_DIR / "beat" / "celerybeat-sched
 HBSITE_API_URL = env("HBSITE_API_URL", "http://127.0.0.1:8000")
 HBSITE_HEARTBEAT_SECONDS = float(env("HBSITE_HEARTBEAT_SECONDS", "2"))
 HBSITE_LOST_AFTER_SECONDS = float(env("HBSITE_LOST_AFTER_SECONDS", "20"))
+# Between SIGTERM and SIGKILL when a trial's processes are ended.
+HBSITE_TERMINATE_GRACE_SECONDS = float(env("HBSITE_TERMINATE_GRACE_SECONDS", "5"))
 # A trial queued this long whose task message is no longer in the broker's queue gets it sent
 # again; a broker that cannot be inspected waits HBSITE_REQUEUE_AFTER_SECONDS instead (a
 # duplicate is harmless: only one runner can claim a queued trial).

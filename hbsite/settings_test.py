@@ -16,6 +16,7 @@ if "HBSITE_DATA_DIR" not in os.environ:
     os.environ["HBSITE_DATA_DIR"] = tempfile.mkdtemp(prefix="hbsite-test-data-")
 os.environ.setdefault("HBSITE_HEARTBEAT_SECONDS", "0.5")
 os.environ.setdefault("HBSITE_LOST_AFTER_SECONDS", "4")
+os.environ.setdefault("HBSITE_TERMINATE_GRACE_SECONDS", "2")
 os.environ.setdefault("DB_POOL_MAX", "8")
 
 from .settings import *  # noqa: E402,F403

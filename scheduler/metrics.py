@@ -47,29 +47,57 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
     """Check one point's parts and build it."""
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
+    if not storable_text(name):
+        raise MetricError(f"{where}: name {name!r} holds a NUL or a lone surrogate")
     if not is_number(value):
         raise MetricError(f"{where}: value of {name!r} must be a number")
-    if step is None:
-        step = 0
-    if not is_number(step) or not math.isfinite(step):
+    number = as_float(value)
+    if number is None:
+        raise MetricError(f"{where}: value of {name!r} is too large for a float")
+    at = as_float(0 if step is None else step)
+    if at is None or not math.isfinite(at):
         raise MetricError(f"{where}: step of {name!r} must be a finite number")
-    return Point(name=name, step=float(step), value=float(value))
+    return Point(name=name, step=at, value=number)
+
+
+def storable_text(text: str) -> bool:
+    """Tell whether PostgreSQL can store `text`: UTF-8 encodable and free of NUL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def as_float(value: Any) -> float | None:
+    """Return a JSON number as a float; None for a non-number or an int too big for one."""
+    if not is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def record(trial: Trial, points: list[Point]) -> None:
+def record(trial: Trial, points: list[Point]) -> bool:
     """Store points in bulk, update the trial's last values, and publish them live.
 
-    When a value meets an early-stopping rule, the trial is marked with the rule and a
-    scheduling step is requested: the step ends the sweep.
+    `trial` speaks for the attempt it was loaded in: the points are stored only while the
+    trial is still running that attempt (same number and token hash). Return whether they
+    were stored. When a value meets an early-stopping rule, the trial is marked with the
+    rule and a scheduling step is requested: the step ends the sweep.
     """
     if not points:
-        return
+        return True
     spec = stored.spec_of(trial.sweep)
     with transaction.atomic():
+        current = Trial.objects.running_attempt(trial.pk, trial.attempt, trial.token_hash)
+        if not current.select_for_update().exists():
+            return False
         MetricPoint.objects.bulk_create(
             MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points
         )
@@ -78,6 +106,7 @@ def record(trial: Trial, points: list[Point]) -> None:
         if mark_early_stop(trial, spec, points):
             queueing.request_step(trial.sweep_id)
     events.publish_metrics(trial.sweep_id, trial.pk, [json_point(p) for p in points])
+    return True
 
 
 def first_rule_met(spec: specs.SweepSpec, points: list[Point]) -> tuple[int, float] | None:

@@ -181,6 +181,12 @@ class TrialQuerySet(models.QuerySet):
         """Trials whose ranking-metric value counts for "best so far" (see Trial.RANKED)."""
         return self.filter(status__in=Trial.RANKED, metric_value__isnull=False)
 
+    def running_attempt(self, trial_id: int, attempt: int, token_hash: str) -> TrialQuerySet:
+        """The trial, if it is still running that attempt (number and token hash)."""
+        return self.filter(
+            pk=trial_id, status=TrialStatus.RUNNING, attempt=attempt, token_hash=token_hash
+        )
+
 
 class Trial(models.Model):
     """One run of a config at one rung of its bracket."""

@@ -2,6 +2,15 @@
 
 A metric line on stdout is one JSON object with the key "hbsite.metrics", for example
 `{"hbsite.metrics": {"loss": 0.31, "accuracy": 0.92}, "step": 27}` (see hbclient.report).
+
+Each attempt of a trial is fenced by its attempt number and token: heartbeats, metric points and the
+finish count only while the trial is still running that attempt (see scheduler.trials).
+One heartbeat thread per runner process beats for all its trials, so nothing a trial does
+(a child holding its output pipe open, a flood of output) can stall it. A rejected heartbeat
+means the attempt is over (stopped, or lost and handed to another runner): its process tree
+is killed at once. The tree itself is held by a supervisor (scheduler.process_tree) that
+kills it when the trial ends, when this runner dies, and when heartbeats stop being accepted
+for longer than its lease, which ends before reconcile may start another attempt.
 """
 
 from __future__ import annotations
@@ -10,25 +19,27 @@ import collections
 import json
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections
 
 from . import command, metrics, stored, trials
 from .models import Trial
+from .process_tree import LEASE, Supervised
 
 log = logging.getLogger(__name__)
 
 METRICS_KEY = "hbsite.metrics"
 POLL_SECONDS = 0.2
-TERMINATE_GRACE_SECONDS = 5.0
+READER_JOIN_SECONDS = 0.5  # how long the finish waits for output still in the pipes
+MAX_LINE_CHARS = 1024 * 1024  # a longer stdout line is read in pieces (and is no metric line)
 
 
 def worker_name() -> str:
@@ -93,6 +104,7 @@ def trial_env(trial: Trial, token: str) -> dict[str, str]:
         HBSITE_RESUME="1" if spec.hyperband and spec.hyperband.resume else "0",
         HBSITE_API_URL=settings.HBSITE_API_URL,
         HBSITE_TRIAL_TOKEN=token,
+        HBSITE_ATTEMPT=str(trial.attempt),
         PYTHONUNBUFFERED="1",
     )
     if spec.hyperband is not None:
@@ -121,8 +133,8 @@ class Tail:
 class Output:
     """Read a child's stdout and stderr on threads: tails, plus metric points from stdout."""
 
-    def __init__(self, proc: subprocess.Popen[str], default_step: float | None) -> None:
-        limit = settings.HBSITE_OUTPUT_TAIL_BYTES
+    def __init__(self, tree: Supervised, default_step: float | None) -> None:
+        limit, proc = settings.HBSITE_OUTPUT_TAIL_BYTES, tree.proc
         self.stdout, self.stderr = Tail(limit), Tail(limit)
         self.default_step = default_step
         self.pending: list[metrics.Point] = []
@@ -136,7 +148,7 @@ class Output:
             thread.start()
 
     def _read(self, stream: Any, tail: Tail, parse: bool) -> None:
-        for line in stream:
+        for line in iter(lambda: stream.readline(MAX_LINE_CHARS), ""):
             with self.lock:
                 tail.add(line)
                 if parse:
@@ -150,7 +162,9 @@ class Output:
             values = data[METRICS_KEY]
             step = data.get("step", self.default_step)
             self.pending.extend(metrics.make_point(k, step, v) for k, v in values.items())
-        except (ValueError, KeyError, TypeError, AttributeError, metrics.MetricError):
+        # A hostile line (100,000 nested brackets, a 400-digit number) is a bad line, never
+        # the end of this reader.
+        except (ValueError, RecursionError, OverflowError, KeyError, TypeError, AttributeError):
             self.bad_lines += 1
 
     def tails(self) -> tuple[str, str]:
@@ -163,45 +177,106 @@ class Output:
             points, self.pending = self.pending, []
         return points
 
-    def join(self) -> None:
+    def join(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds in all for the pipes to close."""
+        deadline = time.monotonic() + timeout
         for thread in self.threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
-def spawn(trial: Trial, token: str) -> subprocess.Popen[str]:
-    """Start the trial's command in its own process group, killed if this runner dies."""
+@dataclass
+class Attempt:
+    """One attempt of a trial as this runner runs it: its fence and its process tree."""
+
+    trial: Trial
+    fence: trials.Fence
+    tree: Supervised
+    output: Output
+    fenced: threading.Event = field(default_factory=threading.Event)
+
+    def cut_off(self) -> None:
+        """The attempt is no longer current: kill its tree at once."""
+        self.fenced.set()
+        self.tree.stop()
+
+    def flush(self) -> None:
+        """Store the metric points read so far; fence the attempt when they are refused."""
+        points = self.output.take()
+        if points and not metrics.record(self.trial, points):
+            self.cut_off()
+
+
+class Heartbeats:
+    """The runner process's one heartbeat thread, beating for every attempt it runs."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[int, Attempt] = {}
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, name="hbsite-heartbeat", daemon=True)
+        self.thread.start()
+
+    def add(self, attempt: Attempt) -> None:
+        with self.lock:
+            self.attempts[attempt.trial.pk] = attempt
+
+    def remove(self, attempt: Attempt) -> None:
+        with self.lock:
+            self.attempts.pop(attempt.trial.pk, None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(settings.HBSITE_HEARTBEAT_SECONDS)
+            with self.lock:
+                attempts = list(self.attempts.values())
+            for attempt in attempts:
+                self._beat(attempt)
+
+    def _beat(self, attempt: Attempt) -> None:
+        try:
+            tails = attempt.output.tails()
+            accepted = trials.heartbeat(attempt.fence, attempt.tree.pid, *tails)
+        except Exception:
+            # The lease keeps running: a database that stays away ends the attempt.
+            log.exception("heartbeat of trial %s failed", attempt.trial.pk)
+            close_old_connections()
+            return
+        if accepted:
+            attempt.tree.feed()
+        elif not attempt.fenced.is_set():
+            log.warning("trial %s attempt %s is over; killing its processes",
+                        attempt.fence.trial_id, attempt.fence.attempt)  # fmt: skip
+            attempt.cut_off()
+
+
+_heartbeats: Heartbeats | None = None
+_heartbeats_lock = threading.Lock()
+
+
+def heartbeats() -> Heartbeats:
+    """Return this process's heartbeat thread, started on first use."""
+    global _heartbeats
+    with _heartbeats_lock:
+        if _heartbeats is None:
+            _heartbeats = Heartbeats()
+        return _heartbeats
+
+
+def grace_seconds() -> float:
+    return settings.HBSITE_TERMINATE_GRACE_SECONDS
+
+
+def spawn(trial: Trial, token: str) -> Supervised:
+    """Start the trial's command under a supervisor that holds its whole process tree."""
     workdir = working_dir(trial)
     workdir.mkdir(parents=True, exist_ok=True)
     Path(trial.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    # setpriv's pdeath signal kills the shell if the worker is killed outright; its children
-    # then die on a closed pipe, and reconcile requeues the trial.
-    argv = ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", trial.command]
-    return subprocess.Popen(
-        argv,
-        cwd=workdir,
+    return Supervised(
+        ["/bin/sh", "-c", trial.command],
+        cwd=str(workdir),
         env=trial_env(trial, token),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        bufsize=1,
-        start_new_session=True,
+        grace=grace_seconds(),
+        lost_after=settings.HBSITE_LOST_AFTER_SECONDS,
     )
-
-
-def terminate(proc: subprocess.Popen[str]) -> None:
-    """Stop a child's whole process group: SIGTERM, then SIGKILL after a grace period."""
-    for sig, wait in ((signal.SIGTERM, TERMINATE_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def run(trial_id: int) -> None:
@@ -211,46 +286,57 @@ def run(trial_id: int) -> None:
         return
     trial = Trial.objects.select_related("sweep", "config").get(pk=trial_id)
     try:
-        proc = spawn(trial, claim.token)
+        tree = spawn(trial, claim.token)
     except OSError as exc:
-        trials.finish(trial_id, None, f"could not start: {exc}", "", "")
+        trials.finish(claim.fence, None, f"could not start: {exc}", "", "")
         return
-    output = Output(proc, default_step=resource_value(trial))
+    output = Output(tree, default_step=resource_value(trial))
+    attempt = Attempt(trial, claim.fence, tree, output)
+    heartbeats().add(attempt)
     try:
-        error = supervise(trial, proc, output)
+        error = supervise(attempt)
     except Exception as exc:
         # A runner bug or a lost database must not leave the trial "running" until reconcile.
         log.exception("runner failed while supervising trial %s", trial_id)
-        terminate(proc)
+        tree.stop()
+        tree.wait(grace_seconds() + 5)
         error = f"runner error: {exc}"
-    output.join()
-    metrics.record(trial, output.take())
-    trials.finish(trial_id, proc.returncode, error, output.stdout.text(), output.stderr.text())
+    finally:
+        heartbeats().remove(attempt)
+    conclude(attempt, error)
 
 
-def supervise(trial: Trial, proc: subprocess.Popen[str], output: Output) -> str:
-    """Heartbeat and flush metrics until the process ends; return an error text or ''."""
-    timeout = stored.spec_of(trial.sweep).run.timeout
+def conclude(attempt: Attempt, error: str) -> None:
+    """Record how the attempt ended (if it is still the current one), then let its tree go."""
+    tree, output, fence = attempt.tree, attempt.output, attempt.fence
+    output.join(READER_JOIN_SECONDS)
+    attempt.flush()
+    stdout, stderr = output.tails()
+    if tree.reason == LEASE and not attempt.fenced.is_set():
+        done = trials.give_up(fence, "stopped heartbeating")
+    else:
+        done = trials.finish(fence, tree.returncode, error, stdout, stderr)
+    if not done:
+        log.warning("trial %s attempt %s was fenced off; it changed nothing",
+                    fence.trial_id, fence.attempt)  # fmt: skip
+    tree.close(grace_seconds() + 5)
+
+
+def supervise(attempt: Attempt) -> str:
+    """Flush metrics and watch the time until the command ends; return an error text or ''."""
+    timeout = stored.spec_of(attempt.trial.sweep).run.timeout
     started = time.monotonic()
-    next_beat = 0.0
-    while not exited(proc, POLL_SECONDS):
+    next_flush, error = 0.0, ""
+    while not attempt.tree.wait(POLL_SECONDS):
         now = time.monotonic()
-        if now >= next_beat:
-            next_beat = now + settings.HBSITE_HEARTBEAT_SECONDS
-            metrics.record(trial, output.take())
-            if not trials.heartbeat(trial.pk, proc.pid, *output.tails()):
-                terminate(proc)
-                return "stopped"
-        if timeout is not None and now - started > timeout:
-            terminate(proc)
-            return f"timed out after {timeout:g} s"
-    return ""
-
-
-def exited(proc: subprocess.Popen[str], wait: float) -> bool:
-    """Wait up to `wait` seconds for the process to end; True once it has."""
-    try:
-        proc.wait(timeout=wait)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+        if now >= next_flush:
+            next_flush = now + settings.HBSITE_HEARTBEAT_SECONDS
+            attempt.flush()
+        if attempt.fenced.is_set() and not error:
+            error = "stopped"
+        if timeout is not None and not error and now - started > timeout:
+            attempt.tree.stop()
+            error = f"timed out after {timeout:g} s"
+    if attempt.tree.returncode is None and not error:
+        error = "the trial's supervisor ended without an exit status"
+    return error

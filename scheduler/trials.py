@@ -1,4 +1,11 @@
-"""A trial's life as the runner, the API and reconcile change it, always under the sweep lock."""
+"""A trial's life as the runner, the API and reconcile change it, always under the sweep lock.
+
+Every attempt of a trial has an identity, its `Fence`: the attempt number and the hash of
+the token its runner was given when it claimed the trial. Heartbeats, metric points and the
+finish are accepted only while the trial row still holds that number and hash, so an attempt
+that lost the trial (requeued by reconcile, which clears the hash, then claimed again, which
+bumps the number) changes nothing. "succeeded" is only ever exit code 0 of the current attempt.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +24,28 @@ from .sweeps import lock_sweep
 
 
 @dataclass(frozen=True)
+class Fence:
+    """Which attempt of a trial a runner speaks for: the attempt number and its token's hash."""
+
+    trial_id: int
+    attempt: int
+    token_hash: str
+
+    def holds(self, trial: Trial) -> bool:
+        """Tell whether `trial` (as just read) is still on this attempt."""
+        return (trial.attempt, trial.token_hash) == (self.attempt, self.token_hash)
+
+
+@dataclass(frozen=True)
 class Claim:
     """What a runner needs to start a trial it has claimed."""
 
     trial: Trial
     token: str
+
+    @property
+    def fence(self) -> Fence:
+        return Fence(self.trial.pk, self.trial.attempt, self.trial.token_hash)
 
 
 def lock_trial(trial_id: int) -> tuple[Sweep, Trial] | None:
@@ -61,23 +85,33 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
 
 
 def heartbeat(
-    trial_id: int, pid: int | None, stdout: str | None = None, stderr: str | None = None
+    fence: Fence, pid: int | None, stdout: str | None = None, stderr: str | None = None
 ) -> bool:
-    """Record that the runner is alive (and its output so far); False when it should stop."""
+    """Record that the attempt's runner is alive (and its output so far).
+
+    Return False when the attempt should end: the trial was stopped, deleted, or is no
+    longer on this attempt.
+    """
     fields: dict[str, Any] = {"heartbeat_at": timezone.now(), "pid": pid}
     if stdout is not None:
         fields["stdout_tail"] = stdout
     if stderr is not None:
         fields["stderr_tail"] = stderr
-    return bool(Trial.objects.filter(pk=trial_id, status=TrialStatus.RUNNING).update(**fields))
+    rows = Trial.objects.running_attempt(fence.trial_id, fence.attempt, fence.token_hash)
+    return bool(rows.update(**fields))
 
 
 @transaction.atomic
-def finish(trial_id: int, exit_code: int | None, error: str, stdout: str, stderr: str) -> None:
-    """Store how a trial's process ended and let the scheduler take the next step."""
-    locked = lock_trial(trial_id)
-    if locked is None:
-        return
+def finish(fence: Fence, exit_code: int | None, error: str, stdout: str, stderr: str) -> bool:
+    """Store how an attempt's process ended and let the scheduler take the next step.
+
+    A running trial becomes succeeded (exit code 0, no error) or failed; a stopped one keeps
+    its status and gets the exit code and output. Return False, changing nothing, when the
+    trial is gone or on another attempt.
+    """
+    locked = lock_trial(fence.trial_id)
+    if locked is None or not fence.holds(locked[1]):
+        return False
     sweep, trial = locked
     trial.exit_code, trial.stdout_tail, trial.stderr_tail = exit_code, stdout, stderr
     fields = ["exit_code", "stdout_tail", "stderr_tail", "pid"]
@@ -93,6 +127,7 @@ def finish(trial_id: int, exit_code: int | None, error: str, stdout: str, stderr
     else:
         trial.save(update_fields=fields)
     queueing.request_step(sweep.pk)
+    return True
 
 
 @transaction.atomic
@@ -114,27 +149,55 @@ def kill(trial_id: int) -> bool:
 
 @transaction.atomic
 def recover_lost(trial_id: int) -> None:
-    """Requeue a running trial whose runner stopped heartbeating, or mark it lost."""
+    """Requeue a running trial whose runner stopped heartbeating, or mark it lost.
+
+    The lost attempt's tree is already dead by then: its supervisor's lease ran out before
+    the heartbeat went stale (scheduler.process_tree.lease_for), so the next attempt never
+    shares a checkpoint dir with a process of the old one.
+    """
     locked = lock_trial(trial_id)
     if locked is None:
         return
     sweep, trial = locked
     if trial.status != TrialStatus.RUNNING or not heartbeat_is_stale(trial):
         return
+    requeue_or_lose(sweep, trial, "stopped answering")
+
+
+@transaction.atomic
+def give_up(fence: Fence, why: str) -> bool:
+    """Requeue (or mark lost) an attempt whose tree was killed for want of heartbeats.
+
+    Return False, changing nothing, when the trial is not running this attempt any more.
+    """
+    locked = lock_trial(fence.trial_id)
+    if locked is None or not fence.holds(locked[1]) or locked[1].status != TrialStatus.RUNNING:
+        return False
+    requeue_or_lose(*locked, why)
+    return True
+
+
+def requeue_or_lose(sweep: Sweep, trial: Trial, why: str) -> None:
+    """End the locked trial's attempt: back to pending while retries remain, else lost.
+
+    Clearing the token hash fences the attempt off at once: its heartbeats, metric posts
+    and finish are refused from now on.
+    """
     limit = stored.spec_of(sweep).run.max_retries
     retries = settings.HBSITE_MAX_RETRIES if limit is None else limit
     previous_worker = trial.worker
-    trial.pid, trial.worker = None, ""
+    trial.pid, trial.worker, trial.token_hash = None, "", ""
+    fields = ["status", "pid", "worker", "token_hash"]
     if trial.attempt <= retries:
         trial.status = TrialStatus.PENDING
-        trial.save(update_fields=["status", "pid", "worker"])
+        trial.save(update_fields=fields)
         events.emit(
             sweep, events.TRIAL_REQUEUED, events.trial_state(trial, lost_worker=previous_worker)
         )
     else:
         trial.status, trial.finished_at = TrialStatus.LOST, timezone.now()
-        trial.error = f"runner {previous_worker} stopped answering after {trial.attempt} attempts"
-        trial.save(update_fields=["status", "pid", "worker", "finished_at", "error"])
+        trial.error = f"runner {previous_worker} {why} after {trial.attempt} attempts"
+        trial.save(update_fields=[*fields, "finished_at", "error"])
         events.emit(sweep, events.TRIAL_FINISHED, events.trial_state(trial))
     queueing.request_step(sweep.pk)
 

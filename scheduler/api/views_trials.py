@@ -116,5 +116,6 @@ class TrialMetrics(APIView):
     def post(self, request, pk: int):
         trial = metrics_target(request, pk)
         points = s.metric_points(request.data, trial.resource)
-        metrics.record(trial, points)
+        if not metrics.record(trial, points):
+            raise Conflict(f"trial {trial.pk} has moved on from the attempt this post is for")
         return Response({"trial": trial.pk, "stored": len(points)}, status=status.HTTP_201_CREATED)

@@ -192,7 +192,7 @@ def _assemble(ctx: Context, top: dict[str, Any], params: dict[str, Any]) -> Swee
 def _cmd(ctx: Context, path: Path, value: Any) -> Any:
     if isinstance(value, list) and value:
         parts = [string()(ctx, (*path, i), part) for i, part in enumerate(value)]
-        return BAD if is_bad(*parts) else " && ".join(parts)
+        return BAD if is_bad(*parts) else tuple(parts)
     if isinstance(value, str) and value.strip():
         return value
     message = f"{dotted(path)} must be a command string or a list of them, got {show(value)}"
@@ -204,7 +204,10 @@ def _run(ctx: Context, path: Path, value: Any) -> Any:
     if got is None or is_bad(*got.values()):
         return BAD
     timeout = None if got["timeout"] is None else float(got["timeout"])
-    return Run(got["cmd"], got["workdir"], timeout, got["max_retries"])
+    cmd, parts = got["cmd"], ()
+    if isinstance(cmd, tuple):
+        cmd, parts = " && ".join(cmd), cmd
+    return Run(cmd, got["workdir"], timeout, got["max_retries"], parts)
 
 
 # --- field tables ---------------------------------------------------------------------------

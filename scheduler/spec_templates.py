@@ -108,7 +108,8 @@ def template_values(ctx: Context, root: dict[Any, Any], top: dict[str, Any]) -> 
     if not inputs:
         for name, value in given.items():
             if name in values:
-                ctx.error(("params", name), f"'{name}' is set in both declarations and params", True)
+                message = f"'{name}' is set in both declarations and params"
+                ctx.error(("params", name), message, at_key=True)
             values[name] = value
         return values
     declared = {item["name"] for item in inputs}

@@ -14,6 +14,7 @@ PURE = [
     "scheduler.spec",
     "scheduler.yamlsource",
     "scheduler.command",
+    "scheduler.space_traps",
     "scheduler.export",
     "hbclient",
 ]

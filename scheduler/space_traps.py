@@ -24,7 +24,7 @@ _Z95 = 1.96
 
 
 def _short(x: float) -> str:
-    return f"{x:.4g}"
+    return f"{x:.5g}"
 
 
 def _looks_like_values(low: float, high: float) -> bool:

@@ -156,8 +156,8 @@ def test_it_accepts_what_the_shell_reads_plainly() -> None:
     for template in [
         "python t.py --lr={{ lr }} # a comment",
         "echo 'it''s' \"{{ lr }}\" && echo $((1 + 2)) {{ lr }}",
-        "echo \"a \\\"quoted\\\" {{ lr }}\" '\\' {{ lr }}",
-        "x=$(echo \"$(echo {{ lr }})\") && echo ${x} # {{",
+        'echo "a \\"quoted\\" {{ lr }}" \'\\\' {{ lr }}',
+        'x=$(echo "$(echo {{ lr }})") && echo ${x} # {{',
     ]:
         assert problems(template) == [], template
 

@@ -7,12 +7,13 @@ never expanded, so a placeholder is rendered for its shell quoting context:
 - bare, or part of a bare word (`--lr={{ lr }}`): `shlex.quote(text)`;
 - inside double quotes (`--tag="{{ tag }}"`): `\\`, `"`, `$` and backquote escaped with `\\`;
 - inside single quotes (`'{{ tag }}'`): the quote is closed, `shlex.quote(text)` inserted and
-  the quote reopened.
+  the quote reopened;
+- in a comment (`# {{ x }}`): as it is, with newlines made spaces so the comment goes on.
 
-Inside `$( ... )` the same rules apply afresh. A placeholder that no rule above covers (in a
-comment, inside backquotes, `${...}` or `$'...'`, after a here-document `<<`, right after a
-backslash) and an unterminated quote are problems that `problems()` reports and `render()`
-refuses, rather than guess.
+Inside `$( ... )` the same rules apply afresh. A placeholder that no rule above covers (inside
+backquotes, `${...}` or `$'...'`, after a here-document `<<`, right after a backslash) and an
+unterminated quote are problems that `problems()` reports and `render()` refuses, rather than
+guess.
 
 The text of a value is `str()` of the Python value, which is what Polyaxon v0's Jinja2
 templating printed: `True`/`False`, `None`, `1e-05`, `1.0`, `0.001`, strings as written.
@@ -32,7 +33,7 @@ from typing import Any
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
-BARE, DOUBLE, SINGLE = "bare", "double-quoted", "single-quoted"
+BARE, DOUBLE, SINGLE, COMMENT = "bare", "double-quoted", "single-quoted", "comment"
 
 # Frames of the scanner's stack: a command (top level or `$( )`), and the quoted regions.
 _COMMAND, _DQ, _SQ, _BACKQUOTE, _BRACE, _ANSI = "cmd", '"', "'", "`", "${", "$'"
@@ -97,7 +98,10 @@ class _Scanner:
             self.problems.append(f"{{{{ {name} }}}} is {where}, where its value cannot be quoted")
             return
         context = {_COMMAND: BARE, _DQ: DOUBLE, _SQ: SINGLE}[self.stack[-1].kind]
-        self.slots.append(Slot(match.start(), match.end(), name, context))
+        self._slot(match, context)
+
+    def _slot(self, match: re.Match[str], context: str) -> None:
+        self.slots.append(Slot(match.start(), match.end(), match.group(1), context))
 
     def _step(self, i: int) -> int:
         """Consume the text at i; return where to go on."""
@@ -158,7 +162,7 @@ class _Scanner:
         end = len(self.text) if end < 0 else end
         for start in sorted(self.marks):
             if i < start < end:
-                self._placeholder(self.marks[start], "in a shell comment")
+                self._slot(self.marks[start], COMMENT)
         return end
 
     def _rest_unsupported(self, i: int, where: str) -> None:
@@ -200,6 +204,8 @@ def quote(text: str, context: str) -> str:
         return re.sub(r'([\\"$`])', r"\\\1", text)
     if context == SINGLE:
         return "'" + shlex.quote(text) + "'"
+    if context == COMMENT:
+        return text.replace("\n", " ")  # a newline would end the comment and run the rest
     return shlex.quote(text)
 
 

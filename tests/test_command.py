@@ -10,6 +10,7 @@ import pytest
 
 from scheduler.command import (
     BARE,
+    COMMENT,
     DOUBLE,
     SINGLE,
     CommandError,
@@ -61,6 +62,7 @@ CONTEXTS = {
     "inside single quotes": (ARGV + " 'a {{ v }} b'", lambda v: [f"a {v} b"]),
     "twice, mixed": (ARGV + ' {{ v }} "{{ v }}"', lambda v: [v, v]),
     "in $( ) in quotes": (ARGV + ' "$(printf %s "{{ v }}")"', lambda v: [v.rstrip("\n")]),
+    "and in a comment": (ARGV + " {{ v }} # {{ v }} # && touch MARKER", lambda v: [v]),
 }
 
 
@@ -120,6 +122,7 @@ def test_it_knows_the_quoting_context_of_each_placeholder() -> None:
         "g": SINGLE,
         "h": BARE,
     }
+    assert [s.context for s in scan("a#{{ b }} #{{ c }}\n{{ d }}")[0]] == [BARE, COMMENT, BARE]
 
 
 def test_it_drops_the_lone_backslashes_a_folded_yaml_continuation_leaves(tmp_path) -> None:
@@ -136,7 +139,6 @@ def test_it_drops_the_lone_backslashes_a_folded_yaml_continuation_leaves(tmp_pat
         ("echo `{{ v }}`", "{{ v }} is inside backquotes"),
         ("echo ${x:-{{ v }}}", "{{ v }} is inside ${...}"),
         ("echo $'{{ v }}'", "{{ v }} is inside $'...'"),
-        ("echo hi # {{ v }}", "{{ v }} is in a shell comment"),
         ("cat <<EOF\n{{ v }}\nEOF", "{{ v }} is after a here-document <<"),
         ("echo \\{{ v }}", "a backslash comes right before {{ v }}"),
         ('echo "\\{{ v }}"', "a backslash comes right before {{ v }}"),

@@ -57,7 +57,11 @@ def checkpoint_dir(trial: Trial, resume: bool) -> Path:
 
 
 def template_values(trial: Trial) -> dict[str, Any]:
-    """Collect what `{{ name }}` may stand for: declarations, inputs, params, the resource."""
+    """Collect what `{{ name }}` may stand for: declarations, inputs, params, the resource.
+
+    Where a name is defined twice, the matrix value beats a declaration or input, and the
+    rung's resource beats both (see spec_templates.check_names).
+    """
     spec = stored.spec_of(trial.sweep)
     values: dict[str, Any] = {**spec.params, **trial.config.params}
     if spec.hyperband is not None:
@@ -76,7 +80,7 @@ def prepare(trial: Trial) -> None:
     """Fill in the trial's command and checkpoint dir as it is claimed."""
     spec = stored.spec_of(trial.sweep)
     resume = bool(spec.hyperband and spec.hyperband.resume)
-    trial.command = command.render(spec.run.cmd, template_values(trial))
+    trial.command = command.render(spec.run.parts or spec.run.cmd, template_values(trial))
     trial.checkpoint_dir = str(checkpoint_dir(trial, resume))
 
 

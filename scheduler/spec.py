@@ -7,17 +7,22 @@ machinery in `spec_fields`, and the sections in `spec_hptuning` and `spec_templa
 
 Choices, where the brief or Polyaxon v0 left room:
 
-- `run.cmd` is a string, or a list of strings joined with " && " (as Polyaxon v0 did).
-- `early_stopping[*].optimization` is required: Polyaxon v0 defaulted it to maximize, which
-  silently inverts a loss rule. `hyperband.metric.optimization` defaults to minimize and
-  `hyperband.resource.type` to int, each with a warning, since Polyaxon v0 defaulted to
-  maximize and float. Polyaxon's spellings `maximize/MAXIMIZE/Maximize` (and the same for
-  minimize, int, float) are accepted.
+- `run.cmd` is a string, or a list of strings, each rendered on its own and joined with
+  " && " (as Polyaxon v0 did); `scheduler.command` rejects placeholders it cannot quote.
+- Defaults are Polyaxon v0.5's, each with a warning where it may surprise (see
+  `spec_hptuning`): no algorithm section is a grid search over the whole matrix; a metric or
+  early-stopping rule without `optimization` is maximized; a resource without `type` is a
+  float. Polyaxon's spellings `maximize/MAXIMIZE/Maximize` (and the same for minimize, int,
+  float) are accepted.
 - `early_stopping[*].policy` may be `all` or `group` (stop the whole sweep, which is what
   hbsite does); `experiment` is rejected.
 - Template values come from `declarations` (scalars only), `inputs` (their `value`, else
-  `default`) and the top-level `params` section, which sets values of declared inputs.
-  A template name may be defined once: clashes with matrix params or the resource are errors.
+  `default`) and the top-level `params` section, which sets values of declared inputs (or,
+  with no inputs, gives plain values as `declarations` do). A declaration, input or param may
+  share its name with a matrix parameter or the Hyperband resource, with a warning: the
+  matrix value wins, and the rung's resource wins over both. Polyaxon v0.5 let the input's
+  default win instead, which its maintainers called a bug (polyaxon/polyaxon#768, #595): the
+  quick-start files then searched nothing. A matrix parameter named as the resource is an error.
 - Matrix param names, declaration names and input names must be identifiers, so `{{ name }}`
   can reach them. Only `{{ identifier }}` templates exist; `{{ a.b }}` is an error.
 - A null optional field means "not set". A null algorithm section (`grid_search:`) means an
@@ -192,7 +197,7 @@ def _assemble(ctx: Context, top: dict[str, Any], params: dict[str, Any]) -> Swee
 def _cmd(ctx: Context, path: Path, value: Any) -> Any:
     if isinstance(value, list) and value:
         parts = [string()(ctx, (*path, i), part) for i, part in enumerate(value)]
-        return BAD if is_bad(*parts) else " && ".join(parts)
+        return BAD if is_bad(*parts) else tuple(parts)
     if isinstance(value, str) and value.strip():
         return value
     message = f"{dotted(path)} must be a command string or a list of them, got {show(value)}"
@@ -204,7 +209,10 @@ def _run(ctx: Context, path: Path, value: Any) -> Any:
     if got is None or is_bad(*got.values()):
         return BAD
     timeout = None if got["timeout"] is None else float(got["timeout"])
-    return Run(got["cmd"], got["workdir"], timeout, got["max_retries"])
+    cmd = got["cmd"]
+    parts: tuple[str, ...] = cmd if isinstance(cmd, tuple) else ()
+    joined = " && ".join(parts) if parts else cmd
+    return Run(joined, got["workdir"], timeout, got["max_retries"], parts)
 
 
 # --- field tables ---------------------------------------------------------------------------

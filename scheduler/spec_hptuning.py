@@ -1,10 +1,19 @@
-"""The `hptuning` section: search algorithm, matrix and early-stopping rules."""
+"""The `hptuning` section: search algorithm, matrix and early-stopping rules.
+
+Defaults are Polyaxon v0.5's (polyaxon_schemas.ops.group.hptuning, metrics and
+early_stopping_policies), each announced by a warning where it may surprise:
+no algorithm section means a grid search over the whole matrix (`HPTuningConfig.
+search_algorithm`); a metric or early-stopping rule without `optimization` is maximized
+(`SearchMetricConfig`, `EarlyStoppingConfig`); a resource without `type` is a float
+(`ResourceConfig`); `concurrency` is 1 and grid_search `n_experiments` absent is the whole grid.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from scheduler.space import PVALUES_TOLERANCE, Distribution, Space, SpaceError, parse_param
+from scheduler.space_traps import traps
 from scheduler.spec_fields import (
     BAD,
     IDENTIFIER,
@@ -30,7 +39,7 @@ from scheduler.spec_types import (
     MAX_EXPERIMENTS,
     MAX_ITER,
     MAX_SEED,
-    MINIMIZE,
+    MAXIMIZE,
     SIZINGS,
     EarlyStoppingRule,
     GridSearch,
@@ -70,8 +79,12 @@ def _resource(ctx: Context, path: Path, value: Any) -> Any:
     if got is None or is_bad(*got.values()):
         return BAD
     if got["type"] is None:
-        ctx.warn(path, f"{dotted(path)}.type not given: using 'int' (Polyaxon v0 used float)", True)
-    return Resource(got["name"], got["type"] or "int")
+        message = (
+            f"{dotted(path)}.type not given: 'float', as in Polyaxon v0, so trials get values "
+            "like 9.0; set type: int for whole numbers"
+        )
+        ctx.warn(path, message, True)
+    return Resource(got["name"], got["type"] or "float")
 
 
 def _metric(ctx: Context, path: Path, value: Any) -> Any:
@@ -79,9 +92,16 @@ def _metric(ctx: Context, path: Path, value: Any) -> Any:
     if got is None or is_bad(*got.values()):
         return BAD
     if got["optimization"] is None:
-        message = f"{dotted(path)}.optimization not given: using 'minimize' (Polyaxon v0: maximize)"
-        ctx.warn(path, message, True)
-    return Metric(got["name"], got["optimization"] or MINIMIZE)
+        _default_maximize(ctx, path, got["name"])
+    return Metric(got["name"], got["optimization"] or MAXIMIZE)
+
+
+def _default_maximize(ctx: Context, path: Path, metric: str) -> None:
+    message = (
+        f"{dotted(path)}.optimization not given: '{metric}' is maximized, as in Polyaxon v0; "
+        "set optimization: minimize for a loss or an error"
+    )
+    ctx.warn(path, message, True)
 
 
 def _random_search(ctx: Context, path: Path, value: Any) -> Any:
@@ -133,6 +153,8 @@ def _param(ctx: Context, path: Path, name: Any, entry: Any) -> Distribution | An
     if total < 1 - PVALUES_TOLERANCE:
         message = f"Parameter '{name}': pvalues probabilities sum to {total:g}, not 1; "
         ctx.warn(path, message + "they are used in proportion")
+    for message in traps(dist):
+        ctx.warn(path, message)
     return dist
 
 
@@ -147,7 +169,9 @@ def _rule(ctx: Context, path: Path, value: Any) -> Any:
     got = section(ctx, path, value, _RULE_FIELDS)
     if got is None or is_bad(*got.values()):
         return BAD
-    return EarlyStoppingRule(got["metric"], got["value"], got["optimization"])
+    if got["optimization"] is None:
+        _default_maximize(ctx, path, got["metric"])
+    return EarlyStoppingRule(got["metric"], got["value"], got["optimization"] or MAXIMIZE)
 
 
 def _policy(ctx: Context, path: Path, value: Any) -> Any:
@@ -164,8 +188,11 @@ def check_hptuning(ctx: Context, path: Path, value: Any) -> Any:
     if got is None:
         return BAD
     got["algorithm"] = _algorithm(ctx, path, value)
+    implicit = got["algorithm"] == "grid_search" and got["grid_search"] is None
+    if implicit:
+        got["grid_search"] = GridSearch(None)  # no algorithm section: Polyaxon's default
     if got["algorithm"] == "grid_search" and not is_bad(got["matrix"], got["grid_search"]):
-        _check_grid(ctx, path, got["matrix"], got["grid_search"])
+        _check_grid(ctx, path, got["matrix"], got["grid_search"], implicit)
     return BAD if is_bad(*got.values()) else got
 
 
@@ -174,18 +201,23 @@ def _algorithm(ctx: Context, path: Path, value: dict[Any, Any]) -> Any:
     if not present and "bo" in value:
         return BAD  # reported by the bo check
     if not present:
-        message = f"hptuning needs a search algorithm: {', '.join(ALGORITHMS)}"
-        return ctx.error(path, message, at_key=True)
+        message = (
+            "no search algorithm section: a grid search over the whole matrix, as in Polyaxon "
+            f"v0 (or add one of {', '.join(ALGORITHMS)})"
+        )
+        ctx.warn(path, message, at_key=True)
+        return "grid_search"
     for extra in present[1:]:
         message = f"only one search algorithm is allowed, found {' and '.join(present)}"
         ctx.error((*path, extra), message, at_key=True)
     return present[0] if len(present) == 1 else BAD
 
 
-def _check_grid(ctx: Context, path: Path, space: Space, grid: GridSearch) -> None:
+def _check_grid(ctx: Context, path: Path, space: Space, grid: GridSearch, implicit: bool) -> None:
+    search = "grid search (no algorithm section)" if implicit else "grid_search"
     for param in space.params:
         if not param.is_discrete:
-            message = f"grid_search needs discrete parameters, but '{param.name}' is {param.kind}"
+            message = f"{search} needs discrete parameters, but '{param.name}' is {param.kind}"
             ctx.error((*path, "matrix", param.name), message)
     size = space.size
     if grid.n_experiments is None and size is not None and size > MAX_EXPERIMENTS:
@@ -220,7 +252,7 @@ _GRID_FIELDS = {"n_experiments": Field(integer(1, MAX_EXPERIMENTS)), "metric": F
 _RULE_FIELDS = {
     "metric": Field(string(), required=True),
     "value": Field(finite, required=True),
-    "optimization": Field(OPTIMIZATION, required=True),
+    "optimization": Field(OPTIMIZATION),
     "policy": Field(_policy, default="all"),
 }
 _HPTUNING_FIELDS = {

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from scheduler import command
 from scheduler.spec_fields import (
     BAD,
     IDENTIFIER,
@@ -28,13 +29,12 @@ from scheduler.spec_fields import (
 )
 from scheduler.yamlsource import Path
 
-_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _ANY_TEMPLATE = re.compile(r"\{\{([^{}]*)\}\}")  # no backtracking: linear on "{{{{..."
 
 
 def template_names(cmd: str) -> set[str]:
     """Return the names used as `{{ name }}` in a command."""
-    return set(_TEMPLATE.findall(cmd))
+    return set(command.PLACEHOLDER.findall(cmd))
 
 
 # --- declarations, inputs, params -----------------------------------------------------------
@@ -92,7 +92,12 @@ _INPUT_FIELDS = {
 
 
 def template_values(ctx: Context, root: dict[Any, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Merge declarations, input values and `params` into the template namespace."""
+    """Merge declarations, input values and `params` into the template namespace.
+
+    Without inputs, `params` are plain values like `declarations` (Polyaxon v0.5 renamed
+    declarations to params: `BaseOpConfig.get_params` returns them as they are when no input
+    is declared); with inputs, each of them must set an input.
+    """
     values: dict[str, Any] = {}
     if isinstance(top["declarations"], dict):
         values.update(top["declarations"])
@@ -100,6 +105,13 @@ def template_values(ctx: Context, root: dict[Any, Any], top: dict[str, Any]) -> 
         return values  # params cannot be matched to inputs that failed their own checks
     inputs = top["inputs"]
     given = top["params"] if isinstance(top["params"], dict) else {}
+    if not inputs:
+        for name, value in given.items():
+            if name in values:
+                message = f"'{name}' is set in both declarations and params"
+                ctx.error(("params", name), message, at_key=True)
+            values[name] = value
+        return values
     declared = {item["name"] for item in inputs}
     for name in given:
         if name not in declared:
@@ -171,21 +183,35 @@ def _value_names(root: dict[Any, Any]) -> list[tuple[Path, str]]:
         name = _raw(item, "name")
         if isinstance(name, str):
             names.append((("inputs", index, "name"), name))
+    params = _raw(root, "params")
+    if not inputs and isinstance(params, dict):  # params are plain values without inputs
+        names += [(("params", k), k) for k in params if isinstance(k, str)]
     return names
 
 
 def check_names(ctx: Context, root: dict[Any, Any]) -> None:
-    """Report names that would mean two things in a command template."""
+    """Report names that would mean two things in a command template.
+
+    A declaration or input may share its name with a matrix parameter or the Hyperband
+    resource, as Polyaxon's quick-start files do (every hyperparameter an input with a default,
+    some searched in the matrix): each trial gets the matrix value, and the rung's resource
+    beats both. That is a note (warning). A matrix parameter named as the resource is an error.
+    """
     resource = _resource_name(root)
     matrix = _matrix_names(root)
     if resource is not None and resource in matrix:
         message = f"matrix parameter '{resource}' has the name of the hyperband resource"
         ctx.error(("hptuning", "matrix", resource), message, at_key=True)
-    taken = set(matrix) | ({resource} if resource else set())
     for path, name in _value_names(root):
-        if name in taken:
-            message = f"'{name}' is already a matrix parameter or the hyperband resource"
-            ctx.error(path, message, at_key=path[0] == "declarations")
+        if name == resource:
+            what = "the hyperband resource: each trial gets its rung's resource"
+        elif name in matrix:
+            what = "a matrix parameter: each trial gets its matrix value"
+        else:
+            continue
+        kind = {"inputs": "input", "params": "param"}.get(str(path[0]), "declaration")
+        message = f"{kind} '{name}' is also {what}, not the value given here"
+        ctx.warn(path, message, at_key=path[0] != "inputs")
 
 
 def check_templates(ctx: Context, root: dict[Any, Any], params: Mapping[str, Any]) -> None:
@@ -202,6 +228,8 @@ def check_templates(ctx: Context, root: dict[Any, Any], params: Mapping[str, Any
 
 
 def _check_piece(ctx: Context, path: Path, text: str, known: set[str]) -> None:
+    for problem in command.problems(text):
+        ctx.error(path, problem)
     for match in _ANY_TEMPLATE.finditer(text):
         if not IDENTIFIER.fullmatch(match.group(1).strip()):
             message = f"unsupported template {match.group(0)!r}: only {{{{ name }}}} is allowed"

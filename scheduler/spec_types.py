@@ -142,6 +142,7 @@ class Run:
     workdir: str | None
     timeout: float | None
     max_retries: int | None
+    parts: tuple[str, ...] = ()  # a list-form cmd's commands, each rendered on its own
 
 
 @dataclass(frozen=True)

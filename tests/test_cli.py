@@ -54,6 +54,16 @@ def test_it_prints_every_error_with_file_line_and_column(tmp_path: Path) -> None
     assert errors[1].startswith(f"{path}:{lr_line}:7: ") and "learning_rate" in errors[1]
 
 
+def test_it_says_a_matrix_without_algorithm_is_a_grid_search() -> None:
+    result = manage("sweep", "validate", "examples/quick_start.yml")
+    assert result.returncode == 0, result.stderr
+    assert "ok: grid_search, 2 params, 1 brackets, 4 configs, 4 trials" in result.stdout
+    notes = [line for line in result.stderr.splitlines() if "no search algorithm section" in line]
+    assert len(notes) == 1 and notes[0].endswith("(warning)")
+    hptuning = line_of((ROOT / "examples" / "quick_start.yml").read_text(), "hptuning:")
+    assert notes[0].startswith(f"examples/quick_start.yml:{hptuning}:1: ")
+
+
 def line_of(text: str, needle: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
 

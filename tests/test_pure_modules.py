@@ -15,6 +15,7 @@ PURE = [
     "scheduler.yamlsource",
     "scheduler.command",
     "scheduler.planning",
+    "scheduler.space_traps",
     "scheduler.export",
     "hbclient",
 ]

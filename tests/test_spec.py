@@ -228,12 +228,11 @@ def test_it_rejects_bad_n_experiments(value: str) -> None:
     assert message.startswith("hptuning.random_search.n_experiments must be an integer from 1")
 
 
-def test_it_requires_a_search_algorithm() -> None:
-    assert only_issue(algorithm_file("")) == (
-        3,
-        1,
-        "hptuning needs a search algorithm: hyperband, random_search, grid_search",
-    )
+def test_it_runs_a_grid_search_without_an_algorithm_section_as_polyaxon_did() -> None:
+    spec = parse(algorithm_file(""))
+    assert (spec.algorithm, spec.grid_search) == ("grid_search", GridSearch(None))
+    assert [(w.line, w.column) for w in spec.warnings] == [(3, 1)]
+    assert "no search algorithm section: a grid search" in spec.warnings[0].message
 
 
 def test_it_rejects_two_search_algorithms_at_the_second() -> None:
@@ -361,15 +360,15 @@ def test_it_suggests_the_closest_optimization() -> None:
     )
 
 
-def test_it_defaults_optimization_and_resource_type_with_warnings() -> None:
+def test_it_defaults_optimization_and_resource_type_as_polyaxon_with_warnings() -> None:
     lines = [line for i, line in enumerate(BASE_LINES, 1) if i not in (10, 13)]
     spec = parse("\n".join(lines) + "\n")
     assert spec.hyperband is not None
-    assert spec.hyperband.resource == Resource("num_steps", "int")
-    assert spec.hyperband.metric == Metric("loss", "minimize")
+    assert spec.hyperband.resource == Resource("num_steps", "float")
+    assert spec.hyperband.metric == Metric("loss", "maximize")
     assert [(w.line, w.column) for w in spec.warnings] == [(8, 5), (10, 5)]
-    assert "using 'int'" in spec.warnings[0].message
-    assert "using 'minimize'" in spec.warnings[1].message
+    assert "'float', as in Polyaxon v0" in spec.warnings[0].message
+    assert "'loss' is maximized, as in Polyaxon v0" in spec.warnings[1].message
 
 
 def test_it_reads_resume_and_sizing() -> None:
@@ -518,9 +517,11 @@ def early_stopping_file(rules: str) -> str:
     return with_lines(BASE, l19="      values: [0.25, 0.3]\n  early_stopping:\n" + rules)
 
 
-def test_it_requires_early_stopping_optimization() -> None:
-    text = early_stopping_file("    - {metric: accuracy, value: 0.9}")
-    assert only_issue(text) == (21, 7, "hptuning.early_stopping[0] is missing 'optimization'")
+def test_it_maximizes_an_early_stopping_rule_without_optimization_as_polyaxon() -> None:
+    spec = parse(early_stopping_file("    - {metric: accuracy, value: 0.9}"))
+    assert spec.early_stopping == (EarlyStoppingRule("accuracy", 0.9, "maximize"),)
+    assert [(w.line, w.column) for w in spec.warnings] == [(21, 7)]
+    assert "'accuracy' is maximized" in spec.warnings[0].message
 
 
 @pytest.mark.parametrize(
@@ -766,7 +767,10 @@ def test_it_reads_an_input_value_before_its_default() -> None:
         ),
         ("inputs: [{nam: k}]\n", (22, 10, "inputs[0] is missing 'name'")),
         ("inputs: {k: 1}\n", (22, 9, "inputs must be a list, got a mapping")),
-        ("params: {nope: 1}\n", (22, 10, "params sets 'nope', which is not an input")),
+        (
+            "inputs: [{name: k, default: 1, is_optional: true}]\nparams: {nope: 1}\n",
+            (23, 10, "params sets 'nope', which is not an input"),
+        ),
         (
             "declarations: {a: [1]}\n",
             (22, 19, "declarations.a must be a string, number or boolean, got a list"),
@@ -774,10 +778,6 @@ def test_it_reads_an_input_value_before_its_default() -> None:
         (
             "declarations: {a-b: 1}\n",
             (22, 16, "declarations names must be identifiers (letters, digits, _), got 'a-b'"),
-        ),
-        (
-            "declarations: {dropout: 1}\n",
-            (22, 16, "'dropout' is already a matrix parameter or the hyperband resource"),
         ),
         (
             "declarations: {k: 1}\ninputs: [{name: k, default: 2, is_optional: true}]\n",

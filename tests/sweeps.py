@@ -116,6 +116,7 @@ def finish_rung(sweep: Sweep, bracket: int, rung: int, points: int = 3) -> list[
     take a scheduling step."""
     rows = sweep.trials.filter(bracket=bracket, rung=rung).select_related("config", "sweep")
     trials = list(rows)
+    rows.update(status="running")  # points count only from a running trial
     for trial in trials:
         loss = float(trial.config.params["lr"])
         metrics.record(

@@ -208,7 +208,11 @@ def test_it_pages_a_long_resync(cast, sweep, monkeypatch):
     assert [e["seq"] for e in second["events"]] == [3] and second["more"] is False
 
 
-def test_it_coalesces_a_flood_of_metric_batches(cast, sweep):
+def test_it_coalesces_a_flood_of_metric_batches(cast, sweep, monkeypatch):
+    from frontend import consumers
+
+    # A longer interval, so the whole flood lands in one even on a loaded machine.
+    monkeypatch.setattr(consumers, "METRICS_EVERY", 2.0)
     trial = sweep.trials.first()
 
     async def scenario():

@@ -147,10 +147,14 @@ def test_it_recovers_trials_of_a_killed_worker(main_worker, start_worker, team, 
 
 
 def beat_argv() -> list[str]:
+    """Beat with a schedule file in the session's data dir: sessions never share one."""
     import sys
 
+    from django.conf import settings
+
+    schedule = str(settings.HBSITE_DATA_DIR / "beat-schedule")
     return [sys.executable, "-m", "celery", "-A", "hbsite", "beat", "-l", "INFO",
-            "-s", "/tmp/hbsite-test-beat-schedule"]  # fmt: skip
+            "-s", schedule]  # fmt: skip
 
 
 def test_it_never_creates_a_trial_twice_under_concurrent_advance(team):

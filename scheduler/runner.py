@@ -2,6 +2,9 @@
 
 A metric line on stdout is one JSON object with the key "hbsite.metrics", for example
 `{"hbsite.metrics": {"loss": 0.31, "accuracy": 0.92}, "step": 27}` (see hbclient.report).
+A value that is not finite is `NaN`, `Infinity` or `-Infinity`, bare (as Python's json.dumps
+writes them) or as JSON strings (see metric_values). A line or value that cannot be read is
+counted on the trial with its reason (metrics.reject), never dropped unseen.
 """
 
 from __future__ import annotations
@@ -126,7 +129,8 @@ class Output:
         self.stdout, self.stderr = Tail(limit), Tail(limit)
         self.default_step = default_step
         self.pending: list[metrics.Point] = []
-        self.bad_lines = 0
+        self.rejected: list[str] = []
+        self.lines = 0
         self.lock = threading.Lock()
         self.threads = [
             threading.Thread(target=self._read, args=args, daemon=True)
@@ -143,25 +147,42 @@ class Output:
                     self._parse(line)
 
     def _parse(self, line: str) -> None:
+        self.lines += 1
         if METRICS_KEY not in line:
             return
+        where = f"stdout line {self.lines}"
         try:
             data = json.loads(line)
             values = data[METRICS_KEY]
             step = data.get("step", self.default_step)
-            self.pending.extend(metrics.make_point(k, step, v) for k, v in values.items())
-        except (ValueError, KeyError, TypeError, AttributeError, metrics.MetricError):
-            self.bad_lines += 1
+            items = values.items()
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.rejected.append(f"{where}: not a metric line ({type(exc).__name__}: {exc})")
+            return
+        for name, value in items:
+            try:
+                self.pending.append(metrics.make_point(name, step, value, where=where))
+            except metrics.MetricError as exc:
+                self.rejected.append(str(exc))
 
     def tails(self) -> tuple[str, str]:
         """Return the stdout and stderr tails so far (saved with each heartbeat)."""
         with self.lock:
             return self.stdout.text(), self.stderr.text()
 
-    def take(self) -> list[metrics.Point]:
+    def take(self) -> tuple[list[metrics.Point], list[str]]:
+        """Return the points read since the last call, and the reasons of what was not."""
         with self.lock:
             points, self.pending = self.pending, []
-        return points
+            rejected, self.rejected = self.rejected, []
+        return points, rejected
+
+
+def flush(trial: Trial, output: Output) -> None:
+    """Store the points read so far, and count what could not be read on the trial."""
+    points, rejected = output.take()
+    metrics.record(trial, points)
+    metrics.reject(trial.pk, rejected, len(rejected))
 
     def join(self) -> None:
         for thread in self.threads:
@@ -224,7 +245,7 @@ def run(trial_id: int) -> None:
         terminate(proc)
         error = f"runner error: {exc}"
     output.join()
-    metrics.record(trial, output.take())
+    flush(trial, output)
     trials.finish(trial_id, proc.returncode, error, output.stdout.text(), output.stderr.text())
 
 
@@ -237,7 +258,7 @@ def supervise(trial: Trial, proc: subprocess.Popen[str], output: Output) -> str:
         now = time.monotonic()
         if now >= next_beat:
             next_beat = now + settings.HBSITE_HEARTBEAT_SECONDS
-            metrics.record(trial, output.take())
+            flush(trial, output)
             if not trials.heartbeat(trial.pk, proc.pid, *output.tails()):
                 terminate(proc)
                 return "stopped"

@@ -177,16 +177,16 @@ class Output:
             rejected, self.rejected = self.rejected, []
         return points, rejected
 
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(timeout=5)
+
 
 def flush(trial: Trial, output: Output) -> None:
     """Store the points read so far, and count what could not be read on the trial."""
     points, rejected = output.take()
     metrics.record(trial, points)
     metrics.reject(trial.pk, rejected, len(rejected))
-
-    def join(self) -> None:
-        for thread in self.threads:
-            thread.join(timeout=5)
 
 
 def spawn(trial: Trial, token: str) -> subprocess.Popen[str]:

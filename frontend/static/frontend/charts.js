@@ -100,15 +100,16 @@ export class Charts {
       trace.text.push(null);
       byRung.set(trial.rung, trace);
     }
-    // Trials that report once or twice are dots; longer curves are lines.
-    const sparse = [...this.trials.values()].every((t) => t.points.length <= 2);
+    // Trials that report once or twice are dots; longer curves are lines, with dots when a
+    // diverged point cut them into pieces that may be single points.
+    const sparse = broken.length > 0 || [...this.trials.values()].every((t) => t.points.length <= 2);
     const traces = [...byRung.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([rung, t]) => ({
         ...t,
         type: gl ? "scattergl" : "scatter",
         mode: sparse ? "lines+markers" : "lines",
-        marker: { size: 6, color: PALETTE[rung % PALETTE.length] },
+        marker: { size: broken.length ? 4 : 6, color: PALETTE[rung % PALETTE.length] },
         name: this.rungName(rung),
         line: { color: PALETTE[rung % PALETTE.length], width: 1.4 },
         opacity: 0.85,

@@ -279,16 +279,23 @@ def test_it_lets_a_trial_token_only_post(trial_and_token):
     assert response.json() == {"error": "a trial token may only post metrics"}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_hbclient_posts_batches_to_the_live_server(asgi_server, cast, monkeypatch):
+@pytest.fixture
+def live_reporter(asgi_server, cast, monkeypatch):
+    """A committed running trial and an ApiReporter posting to the live server for it."""
     # Committed as running with no pending trial, so a worker's scheduler step leaves it be.
     with transaction.atomic():
         sweep = make_sweep(cast.team)
         Sweep.objects.filter(pk=sweep.pk).update(status="running")
         trial, token = running_trial(sweep)
     monkeypatch.setenv("HBSITE_TRIAL_ID", str(trial.pk))
+    return trial, hbclient.ApiReporter(every=3600, url=asgi_server, token=token)
 
-    with hbclient.ApiReporter(every=3600, url=asgi_server, token=token) as reporter:
+
+@pytest.mark.django_db(transaction=True)
+def test_hbclient_posts_batches_to_the_live_server(live_reporter):
+    trial, reporter = live_reporter
+
+    with reporter:
         for step in (1, 2, 3):
             reporter.report(step=step, loss=1 / step)
 
@@ -296,19 +303,15 @@ def test_hbclient_posts_batches_to_the_live_server(asgi_server, cast, monkeypatc
 
 
 @pytest.mark.django_db(transaction=True)
-def test_hbclient_posts_diverged_values_to_the_live_server(asgi_server, cast, monkeypatch):
-    with transaction.atomic():
-        sweep = make_sweep(cast.team)
-        Sweep.objects.filter(pk=sweep.pk).update(status="running")
-        trial, token = running_trial(sweep)
-    monkeypatch.setenv("HBSITE_TRIAL_ID", str(trial.pk))
+def test_hbclient_posts_diverged_values_to_the_live_server(live_reporter):
+    trial, reporter = live_reporter
 
-    with hbclient.ApiReporter(every=3600, url=asgi_server, token=token) as reporter:
+    with reporter:
         reporter.report(step=1, loss=0.5)
         reporter.report(step=2, loss=float("inf"), acc=float("-inf"))
         reporter.report(step=3, loss=float("nan"))
 
-    values = [(name, step, value) for name, step, value in stored(trial)]
+    values = stored(trial)
     assert values[:3] == [("loss", 1.0, 0.5), ("loss", 2.0, math.inf), ("acc", 2.0, -math.inf)]
     assert values[3][:2] == ("loss", 3.0) and math.isnan(values[3][2])
     assert Trial.objects.get(pk=trial.pk).rejected_points == 0

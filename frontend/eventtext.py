@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from scheduler import events
+from scheduler import events, metric_values
+
+NON_FINITE = {"NaN": "NaN", "Infinity": "+∞", "-Infinity": "−∞"}
 
 
 def number(value: Any) -> str:
-    """Format a metric or resource value compactly."""
+    """Format a metric or resource value compactly; NaN and infinities (as floats or in their
+    JSON string form, see metric_values) as NaN, +∞ and −∞."""
     if isinstance(value, bool) or value is None:
         return "—" if value is None else str(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+        return f"{value:.6g}" if math.isfinite(value) else NON_FINITE[metric_values.to_wire(value)]
+    return NON_FINITE.get(str(value), str(value))
 
 
 def _ids(ids: list[int], limit: int = 8) -> str:
@@ -52,6 +56,11 @@ def _early(p: dict[str, Any]) -> str:
     )
 
 
+def _rejected(p: dict[str, Any]) -> str:
+    reasons = "; ".join(p.get("reasons") or [])
+    return f"{_trial(p)}: {p.get('count')} metric point(s) or line(s) not stored: {reasons}"
+
+
 def _finished_sweep(p: dict[str, Any]) -> str:
     reason = f": {p['reason']}" if p.get("reason") else ""
     return f"sweep {p.get('status')}{reason}"
@@ -69,6 +78,8 @@ TEXTS = {
     events.TRIAL_REQUEUED: lambda p: f"{_trial(p)} requeued: runner {p.get('lost_worker')} lost",
     events.RUNG_PROMOTED: _promoted,
     events.EARLY_STOPPED: _early,
+    events.METRICS_REJECTED: _rejected,
+    events.METRIC_MISSING: events.missing_text,
 }
 
 
@@ -82,6 +93,8 @@ LABELS = {
     events.TRIAL_REQUEUED: "requeued",
     events.RUNG_PROMOTED: "promoted",
     events.EARLY_STOPPED: "early stop",
+    events.METRICS_REJECTED: "not stored",
+    events.METRIC_MISSING: "no metric",
 }
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 
 from scheduler import access as acl
 
 from .pageaccess import sweep_page
 from .queries import charts
+from .strictjson import JsonResponse
 
 
 @sweep_page()

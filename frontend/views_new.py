@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from .queries import editor
+from .strictjson import JsonResponse
 
 MAX_UPLOAD = 1024 * 1024
 

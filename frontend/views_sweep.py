@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -16,6 +16,7 @@ from .pageaccess import sweep_page
 from .queries import brackets
 from .queries import sweep as q
 from .queries.common import resource_name
+from .strictjson import JsonResponse
 from .views_assets import plotly_url
 
 LEGEND = brackets.STATUSES

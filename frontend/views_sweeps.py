@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from scheduler.models import SweepStatus
 
 from .queries import sweeps
+from .strictjson import JsonResponse
 
 STATUS_TABS = [("active", "Active"), *((s.value, s.label.replace("_", " ")) for s in SweepStatus)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -19,6 +19,7 @@ from .queries import charts
 from .queries import trial as q
 from .queries.common import metric_of, resource_name
 from .queries.trial_table import trial_table
+from .strictjson import JsonResponse
 from .views_assets import plotly_url
 
 

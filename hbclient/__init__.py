@@ -9,11 +9,16 @@
 `report` prints `{"hbsite.metrics": {...}, "step": N}`; the runner records it. A script run
 outside a runner's stdout (or one that prefers HTTP) can use `ApiReporter`, which batches
 points and posts them to the trial's metrics endpoint with the per-trial token.
+
+A diverged value (NaN, +inf, -inf) is sent as the JSON string "NaN", "Infinity" or
+"-Infinity", the one form hbsite reads on both paths: it is stored, ranked last (NaN) or by
+the metric's direction (infinities), and drawn as a gap on the charts.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -23,6 +28,17 @@ from pathlib import Path
 from typing import Any
 
 METRICS_KEY = "hbsite.metrics"
+
+
+# What hbsite reads for a float JSON has no number for (see scheduler.metric_values).
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def wire(value: Any) -> Any:
+    """Return a metric value as hbsite reads it: non-finite floats as their JSON string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return NON_FINITE[repr(value)]
+    return value
 
 
 def params() -> dict[str, Any]:
@@ -49,7 +65,7 @@ def checkpoint_dir() -> Path:
 
 def report(step: float | None = None, **values: float) -> None:
     """Print one metric line that the runner records as metric points."""
-    line: dict[str, Any] = {METRICS_KEY: values}
+    line: dict[str, Any] = {METRICS_KEY: {name: wire(v) for name, v in values.items()}}
     if step is not None:
         line["step"] = step
     sys.stdout.write(json.dumps(line) + "\n")
@@ -70,7 +86,7 @@ class ApiReporter:
     def report(self, step: float | None = None, **values: float) -> None:
         """Buffer points; send them when the batch is older than `every` seconds."""
         for name, value in values.items():
-            point: dict[str, Any] = {"name": name, "value": value}
+            point: dict[str, Any] = {"name": name, "value": wire(value)}
             if step is not None:
                 point["step"] = step
             self.points.append(point)

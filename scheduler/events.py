@@ -2,19 +2,19 @@
 
 Every state change writes an Event in the transaction that makes the change, while the sweep
 row is locked (so `seq` grows without gaps), and publishes it once that transaction commits.
-Metric points are not events: they are published as batches that carry no `seq`. Every
-message to a Channels group (sweep followers, the sweeps list, a share link's sockets) is
-sent from here, through `broadcast`.
+Numbers that are not finite are written in their JSON string form (see `metric_values`), so
+a payload is always strict JSON. Metric points are not events: they are published as
+batches that carry no `seq`. Every message to a Channels group (sweep followers, the sweeps
+list, a share link's sockets) is sent from here, through `broadcast`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, NotRequired, TypedDict
 
 from django.db import transaction
 
-from . import broadcast
+from . import broadcast, metric_values
 from .models import Event, Sweep, Trial
 
 SWEEP_CREATED = "sweep_created"
@@ -26,6 +26,8 @@ TRIAL_FINISHED = "trial_finished"
 TRIAL_REQUEUED = "trial_requeued"
 RUNG_PROMOTED = "rung_promoted"
 EARLY_STOPPED = "early_stopped"
+METRICS_REJECTED = "metrics_rejected"
+METRIC_MISSING = "ranking_metric_missing"
 
 LIST_GROUP = "sweeps"
 
@@ -39,11 +41,15 @@ class SweepStarted(TypedDict):
     trials: int
 
 
+# A metric value in a payload: a number, or "NaN", "Infinity" or "-Infinity".
+WireValue = float | str
+
+
 class Best(TypedDict):
-    """The best trial so far: its ranking-metric value, params and where it ran."""
+    """The best trial so far (see results.best_trial): its value, params and where it ran."""
 
     trial: int
-    value: float | None
+    value: WireValue
     params: dict[str, Any]
     bracket: int
     rung: int
@@ -71,7 +77,7 @@ class TrialState(TypedDict):
     status: str
     attempt: int
     resource: float | None
-    metric_value: float | None
+    metric_value: WireValue | None
     error: str
     lost_worker: NotRequired[str]
 
@@ -83,22 +89,54 @@ class RungPromoted(TypedDict):
     resource: int | float | None
     promoted: list[int]
     configs: list[int]
-    cutoff: float | None
+    cutoff: WireValue | None
 
 
 class EarlyStopped(TypedDict):
     trial: int
     metric: str
-    value: float
+    value: WireValue
     rule: str
     bracket: int
     rung: int
 
 
+class MetricsRejected(TypedDict):
+    """The first time a trial's metric lines or points were not stored; later ones only
+    add to the trial's `rejected_points` and `rejections`."""
+
+    trial: int
+    bracket: int
+    rung: int
+    count: int
+    reasons: list[str]
+
+
+class MetricMissing(TypedDict):
+    """A rung ended and none of its trials reported the ranking metric."""
+
+    bracket: int
+    rung: int
+    metric: str
+    reported: list[str]
+    suggestion: str | None
+
+
 Payload = (
     SweepCreated | SweepStarted | SweepFinished | TrialsQueued | TrialState | RungPromoted
-    | EarlyStopped
+    | EarlyStopped | MetricsRejected | MetricMissing
 )  # fmt: skip
+
+
+def missing_text(missing: MetricMissing | dict[str, Any]) -> str:
+    """Say that a rung ranked nothing, naming what it reported: the event's log line and the
+    failed sweep's status_reason."""
+    reported = ", ".join(repr(name) for name in missing.get("reported") or []) or "nothing"
+    hint = f"; did you mean {missing['suggestion']!r}?" if missing.get("suggestion") else ""
+    return (
+        f"no trial of bracket {missing.get('bracket')} rung {missing.get('rung')} reported the "
+        f"ranking metric {missing.get('metric')!r} (reported: {reported}{hint})"
+    )
 
 
 def sweep_group(sweep_id: int) -> str:
@@ -115,7 +153,8 @@ def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
     """Append an event to the locked sweep's history and publish it after commit."""
     sweep.last_seq += 1
     Sweep.objects.filter(pk=sweep.pk).update(last_seq=sweep.last_seq)
-    event = Event.objects.create(sweep=sweep, seq=sweep.last_seq, kind=kind, payload=payload)
+    strict = metric_values.wire_tree(payload)
+    event = Event.objects.create(sweep=sweep, seq=sweep.last_seq, kind=kind, payload=strict)
     message = event_message(event)
     summary = sweep_summary(sweep)
     transaction.on_commit(lambda: _publish(sweep.pk, message, summary))
@@ -123,7 +162,7 @@ def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
 
 
 def trial_state(trial: Trial, **extra: Any) -> TrialState:
-    """Describe a trial's state for an event; a NaN metric value becomes None."""
+    """Describe a trial's state for an event."""
     value = trial.metric_value
     payload: TrialState = {
         "trial": trial.pk,
@@ -133,7 +172,7 @@ def trial_state(trial: Trial, **extra: Any) -> TrialState:
         "status": trial.status,
         "attempt": trial.attempt,
         "resource": trial.resource,
-        "metric_value": None if value is None or math.isnan(value) else value,
+        "metric_value": None if value is None else metric_values.to_wire(value),
         "error": trial.error,
     }
     payload.update(extra)  # type: ignore[typeddict-item]

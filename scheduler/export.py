@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Iterable
 from typing import Any
 
 import yaml
+
+from . import metric_values
 
 FORMATS = {
     "csv": ("text/csv", "trials.csv"),
@@ -32,15 +33,12 @@ def columns(params: Iterable[str]) -> list[str]:
 
 def flat_row(trial: dict[str, Any], params: Iterable[str]) -> dict[str, Any]:
     """Flatten one trial (its FIELDS plus `params`) into a row keyed by `columns`."""
-    row = {head: finite(trial.get(field)) for head, field in zip(HEAD, FIELDS, strict=True)}
+    row = {head: trial.get(field) for head, field in zip(HEAD, FIELDS, strict=True)}
     values = trial.get("params") or {}
     row.update({f"param.{name}": values.get(name) for name in params})
-    return row
-
-
-def finite(value: Any) -> Any:
-    """Return the value, or None for NaN and infinities (which JSON cannot hold)."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    # NaN and infinities as "NaN", "Infinity", "-Infinity", in CSV as in JSON.
+    wired: dict[str, Any] = metric_values.wire_tree(row)
+    return wired
 
 
 def to_csv(rows: Iterable[dict[str, Any]], header: list[str]) -> str:
@@ -58,7 +56,10 @@ def to_json(rows: list[dict[str, Any]], header: list[str]) -> str:
 
 
 def best_yaml(best: dict[str, Any] | None, sweep_name: str, metric: str | None) -> str:
-    """Render the best config so far as YAML: its params, metric value and where it ran."""
+    """Render the best config so far as YAML: its params, metric value and where it ran.
+
+    An infinite best value is YAML's own `.inf` or `-.inf` (NaN is never best).
+    """
     if best is None:
         return yaml.safe_dump({"sweep": sweep_name, "best": None}, sort_keys=False)
     body = {

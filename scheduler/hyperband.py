@@ -27,11 +27,12 @@ This module imports no Django: plans are plain frozen dataclasses built from pla
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, TypeGuard
+
+from . import metric_values
 
 ALGORITHM1 = "algorithm1"
 TABLE1 = "table1"
@@ -213,11 +214,13 @@ def single_rung_plan(algorithm: str, n_configs: int) -> Plan:
 
 
 def rank(results: Sequence[tuple[int, float | None, bool]], maximize: bool) -> list[int]:
-    """Order trial ids best first; failed or metric-less trials last, by id."""
-    valid = _valid_results(results)
-    valid_ids = {trial_id for trial_id, _ in valid}
-    rest = sorted(trial_id for trial_id, _, _ in results if trial_id not in valid_ids)
-    return _ranked_ids(valid, maximize) + rest
+    """Order trial ids best first; failed trials and those without a value (None or NaN)
+    last, by id. Values rank as `metric_values.rank_key` says: -inf first when minimizing."""
+    valid = [(tid, value) for tid, value, ok in results if ok and metric_values.counts(value)]
+    ordered = sorted(valid, key=lambda r: (metric_values.rank_key(r[1], maximize), r[0]))
+    valid_ids = {tid for tid, _ in valid}
+    rest = sorted(tid for tid, _, _ in results if tid not in valid_ids)
+    return [tid for tid, _ in ordered] + rest
 
 
 def promote(
@@ -226,29 +229,15 @@ def promote(
     """Return the ids of the ``keep`` best trials of one finished rung, best first.
 
     ``results`` holds (trial_id, last metric value, succeeded) for every trial of the rung.
-    Trials rank by value in the optimization direction, ties by smaller trial id. A failed
-    trial, or one whose value is None or NaN, is never promoted, even when too few good
-    trials remain to fill ``keep``: then fewer than ``keep`` ids come back (possibly none).
+    Trials rank by value in the optimization direction (infinities included: -inf is the
+    best of a minimized metric), ties by smaller trial id. A failed trial, or one whose value
+    is None or NaN, is never promoted, even when too few good trials remain to fill ``keep``:
+    then fewer than ``keep`` ids come back (possibly none).
     """
     if not _is_int(keep) or keep < 0:
         raise ValueError(f"keep must be an integer >= 0, got {keep!r}")
-    return _ranked_ids(_valid_results(results), maximize)[:keep]
-
-
-def _valid_results(
-    results: Sequence[tuple[int, float | None, bool]],
-) -> list[tuple[int, float]]:
-    return [
-        (trial_id, value)
-        for trial_id, value, succeeded in results
-        if succeeded and value is not None and not math.isnan(value)
-    ]
-
-
-def _ranked_ids(valid: list[tuple[int, float]], maximize: bool) -> list[int]:
-    sign = -1 if maximize else 1
-    ordered = sorted(valid, key=lambda item: (sign * item[1], item[0]))
-    return [trial_id for trial_id, _ in ordered]
+    valid = [r for r in results if r[2] and metric_values.counts(r[1])]
+    return rank(valid, maximize)[:keep]
 
 
 def _hyperband_bracket(

@@ -1,4 +1,10 @@
-"""Metric points: validate, store in bulk, keep each trial's last values, mark early stops."""
+"""Metric points: validate, store in bulk, keep each trial's last values, mark early stops.
+
+A value is a number or one of the strings "NaN", "Infinity", "-Infinity" (see
+`metric_values`); NaN and infinities are stored as they are. Points are stored only while
+their trial runs. Whatever is not stored (a malformed point or line, points sent after the
+trial ended) is counted on the trial with its first reasons (`reject`), never dropped unseen.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, JSONField, Q, Value
 from django.db.models.expressions import CombinedExpression
 
-from . import events, queueing, stored
+from . import events, metric_values, queueing, stored, trials
 from . import spec as specs
 from .models import MetricPoint, Trial
 
@@ -49,11 +55,10 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
         raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
     if not storable_text(name):
         raise MetricError(f"{where}: name {name!r} holds a NUL or a lone surrogate")
-    if not is_number(value):
-        raise MetricError(f"{where}: value of {name!r} must be a number")
-    number = as_float(value)
-    if number is None:
-        raise MetricError(f"{where}: value of {name!r} is too large for a float")
+    try:
+        number = metric_values.from_wire(value)
+    except (ValueError, OverflowError) as exc:
+        raise MetricError(f"{where}: value of {name!r} {exc}") from None
     at = as_float(0 if step is None else step)
     if at is None or not math.isfinite(at):
         raise MetricError(f"{where}: step of {name!r} must be a finite number")
@@ -83,30 +88,61 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def record(trial: Trial, points: list[Point]) -> bool:
-    """Store points in bulk, update the trial's last values, and publish them live.
+def record(trial: Trial, points: list[Point]) -> int:
+    """Store points of a running trial in bulk, update its last values, publish them live;
+    return how many were stored.
 
-    `trial` speaks for the attempt it was loaded in: the points are stored only while the
-    trial is still running that attempt (same number and token hash). Return whether they
-    were stored. When a value meets an early-stopping rule, the trial is marked with the
-    rule and a scheduling step is requested: the step ends the sweep.
+    `trial` speaks for the attempt it was loaded in. The trial's status, attempt and token
+    hash are checked in the same statement that updates its last values, so a point never
+    lands after the attempt ended (stopped, killed, finished, requeued): such points are
+    counted on the trial instead (`reject`). When a value meets an early-stopping rule, the
+    trial is marked with the rule and a scheduling step is requested: the step ends the sweep.
     """
     if not points:
-        return True
+        return 0
     spec = stored.spec_of(trial.sweep)
     with transaction.atomic():
-        current = Trial.objects.running_attempt(trial.pk, trial.attempt, trial.token_hash)
-        if not current.select_for_update().exists():
-            return False
-        MetricPoint.objects.bulk_create(
-            MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points
+        running = update_last_values(trial, points, spec.metric)
+        if running:
+            MetricPoint.objects.bulk_create(
+                MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points
+            )
+            if mark_early_stop(trial, spec, points):
+                queueing.request_step(trial.sweep_id)
+    if not running:
+        # Counted when this attempt's trial ended; a stale attempt (requeued) changes nothing.
+        same_attempt = Trial.objects.filter(
+            pk=trial.pk, attempt=trial.attempt, token_hash=trial.token_hash
         )
-        last = {p.name: (p.value if math.isfinite(p.value) else None) for p in points}
-        update_last_values(trial, last, spec.metric)
-        if mark_early_stop(trial, spec, points):
-            queueing.request_step(trial.sweep_id)
+        if trial.token_hash and same_attempt.exists():
+            reject(trial.pk, [f"{len(points)} point(s) sent after the trial ended"], len(points))
+        return 0
     events.publish_metrics(trial.sweep_id, trial.pk, [json_point(p) for p in points])
-    return True
+    return len(points)
+
+
+@transaction.atomic
+def reject(trial_id: int, reasons: list[str], count: int) -> None:
+    """Count `count` metric points or lines of a trial that were not stored, keep the first
+    Trial.MAX_REJECTIONS reasons, and the first time, emit a metrics_rejected event."""
+    locked = trials.lock_trial(trial_id) if count > 0 else None
+    if locked is None:
+        return
+    sweep, trial = locked
+    first = trial.rejected_points == 0
+    room = max(Trial.MAX_REJECTIONS - len(trial.rejections), 0)
+    trial.rejected_points += count
+    trial.rejections = [*trial.rejections, *reasons[:room]]
+    trial.save(update_fields=["rejected_points", "rejections"])
+    if first:
+        payload: events.MetricsRejected = {
+            "trial": trial.pk,
+            "bracket": trial.bracket,
+            "rung": trial.rung,
+            "count": count,
+            "reasons": reasons[: Trial.MAX_REJECTIONS],
+        }
+        events.emit(sweep, events.METRICS_REJECTED, payload)
 
 
 def first_rule_met(spec: specs.SweepSpec, points: list[Point]) -> tuple[int, float] | None:
@@ -128,20 +164,21 @@ def mark_early_stop(trial: Trial, spec: specs.SweepSpec, points: list[Point]) ->
     return bool(Trial.objects.filter(earlier, pk=trial.pk).update(met_rule=index, met_value=value))
 
 
-def update_last_values(
-    trial: Trial, last: dict[str, float | None], metric: specs.Metric | None
-) -> None:
-    """Merge the newest values into the trial's last_metrics and its ranking value."""
+def update_last_values(trial: Trial, points: list[Point], metric: specs.Metric | None) -> bool:
+    """Merge the newest values into a running trial's last_metrics and ranking value;
+    False (and nothing changed) when the trial is not running."""
+    last = {p.name: metric_values.to_wire(p.value) for p in points}
     # Concatenating jsonb in the database keeps concurrent writers from losing each other's keys.
     merged = CombinedExpression(F("last_metrics"), "||", Value(last, output_field=JSONField()))
     updates: dict[str, Any] = {"last_metrics": merged}
     if metric is not None and metric.name in last:
-        # A NaN value is stored as None: it ranks last, like a trial that never reported.
-        updates["metric_value"] = last[metric.name]
-    Trial.objects.filter(pk=trial.pk).update(**updates)
-    trial.last_metrics = {**trial.last_metrics, **last}
+        updates["metric_value"] = [p.value for p in points if p.name == metric.name][-1]
+    current = Trial.objects.running_attempt(trial.pk, trial.attempt, trial.token_hash)
+    running = current.update(**updates)
+    if running:
+        trial.last_metrics = {**trial.last_metrics, **last}
+    return bool(running)
 
 
 def json_point(point: Point) -> dict[str, Any]:
-    value = point.value if math.isfinite(point.value) else None
-    return {"name": point.name, "step": point.step, "value": value}
+    return {"name": point.name, "step": point.step, "value": metric_values.to_wire(point.value)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 
 from django.conf import settings
@@ -178,8 +179,21 @@ class TrialQuerySet(models.QuerySet):
         return self.filter(status__in=Trial.ENDED)
 
     def ranked(self) -> TrialQuerySet:
-        """Trials whose ranking-metric value counts for "best so far" (see Trial.RANKED)."""
-        return self.filter(status__in=Trial.RANKED, metric_value__isnull=False)
+        """Trials whose ranking-metric value counts for "best so far" (see `ranked_q`)."""
+        return self.filter(ranked_q())
+
+
+def ranked_q() -> models.Q:
+    """The one rule of which trials count for "best": a succeeded or stopped trial (see
+    Trial.RANKED) with a ranking-metric value that is a number, infinities included, not NaN
+    (see scheduler.metric_values). Points stop with the trial, so the value is final."""
+    has_value = models.Q(status__in=Trial.RANKED, metric_value__isnull=False)
+    return has_value & ~models.Q(metric_value=math.nan)
+
+
+def ranks(status: str, metric_value: float | None) -> bool:
+    """Tell whether a trial with this status and value counts for "best" (as `ranked_q`)."""
+    return status in Trial.RANKED and metric_value is not None and not math.isnan(metric_value)
 
     def running_attempt(self, trial_id: int, attempt: int, token_hash: str) -> TrialQuerySet:
         """The trial, if it is still running that attempt (number and token hash)."""
@@ -197,6 +211,7 @@ class Trial(models.Model):
     # Whose last metric value counts for "best so far": a stopped trial's value is real (the
     # trial that meets an early-stopping rule is stopped with the rest of its sweep).
     RANKED = (TrialStatus.SUCCEEDED, TrialStatus.STOPPED)
+    MAX_REJECTIONS = 5
 
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="trials")
     config = models.ForeignKey(Config, on_delete=models.CASCADE, related_name="trials")
@@ -217,6 +232,10 @@ class Trial(models.Model):
     # and that value; set as points are recorded, read by the scheduling step.
     met_rule = models.PositiveSmallIntegerField(null=True, blank=True)
     met_value = models.FloatField(null=True, blank=True)
+    # Metric lines or points this trial sent that were not stored (malformed, or sent after
+    # the trial ended): how many, and the reasons of the first few (MAX_REJECTIONS).
+    rejected_points = models.PositiveIntegerField(default=0)
+    rejections = models.JSONField(default=list, blank=True)
     command = models.TextField(blank=True, default="")
     checkpoint_dir = models.CharField(max_length=500, blank=True, default="")
     token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)

@@ -7,14 +7,13 @@ series (thinned in PostgreSQL, so a chart never reads every point of a big sweep
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count
 
-from . import events, stored
+from . import events, metric_values, stored
 from .models import Event, Sweep, Trial
 
 Counts = dict[tuple[int, int], dict[str, int]]
@@ -64,9 +63,13 @@ def progress(sweep: Sweep) -> dict[str, Any]:
 
 
 def best_trial(sweep: Sweep) -> Trial | None:
-    """Return the trial with the best ranking-metric value so far (see Trial.RANKED).
+    """Return the best trial so far: the one definition of "best" every page, export,
+    event and command uses.
 
-    Without a ranking metric, the first ranked trial. Ties go to the lower trial id.
+    Only the trials `models.ranked_q` admits count (succeeded or stopped, with a value that
+    is not NaN; points stop with their trial, so the value is final), ranked in the metric's
+    direction with infinities (see metric_values); ties go to the lower trial id. Without a
+    ranking metric, the first such trial.
     """
     metric = stored.spec_of(sweep).metric
     ranked = sweep.trials.ranked().select_related("config")
@@ -103,21 +106,33 @@ def latest_events(sweep_id: int, limit: int) -> list[dict[str, Any]]:
     return [events.event_message(e) for e in rows]
 
 
-# Keep the points at positions round(k * (n-1) / (per-1)), k = 0..per-1, of each series of n
-# points ordered by step: `per` points evenly spread, first and last always kept. A position j
-# is such a point exactly when j = round(round(j * (per-1) / (n-1)) * (n-1) / (per-1)).
+# Thinning keeps a curve's shape, spikes included (the "min/max" rule of time-series
+# downsampling): a series of n > per points, ordered by step, is cut into B = (per - 2) // 2
+# buckets of consecutive points (point j, from 0, is in bucket floor(j * B / n)); each bucket
+# keeps its lowest and its highest value, and the first and last points are always kept, so at
+# most 2B + 2 <= per points remain. With per < 4 no bucket fits: the first and last point stay
+# (only the last when per = 1). PostgreSQL orders NaN above every number, so a bucket's highest
+# value is NaN when it holds one: a diverged point is never thinned away.
 THIN_SQL = """
 SELECT trial_id, name, step, value FROM (
-  SELECT trial_id, name, step, value,
-         row_number() OVER (PARTITION BY trial_id, name ORDER BY step, id) - 1 AS j,
-         count(*) OVER (PARTITION BY trial_id, name) AS n
-  FROM scheduler_metricpoint
-  WHERE trial_id = ANY(%(ids)s) AND (%(name)s::text IS NULL OR name = %(name)s)
-) points
-WHERE %(per)s = 0 OR n <= %(per)s
-   OR (%(per)s = 1 AND j = n - 1)
-   OR (%(per)s > 1 AND j = ROUND(ROUND(j * (%(per)s - 1)::numeric / (n - 1))
-                                 * (n - 1)::numeric / (%(per)s - 1)))
+  SELECT trial_id, name, step, value, j, n,
+         row_number() OVER (PARTITION BY trial_id, name, bucket ORDER BY value, j) AS low,
+         row_number() OVER (PARTITION BY trial_id, name, bucket ORDER BY value DESC, j) AS high
+  FROM (
+    SELECT trial_id, name, step, value, j, n,
+           j * GREATEST((%(per)s - 2) / 2, 1) / n AS bucket
+    FROM (
+      SELECT trial_id, name, step, value,
+             row_number() OVER (PARTITION BY trial_id, name ORDER BY step, id) - 1 AS j,
+             count(*) OVER (PARTITION BY trial_id, name) AS n
+      FROM scheduler_metricpoint
+      WHERE trial_id = ANY(%(ids)s) AND (%(name)s::text IS NULL OR name = %(name)s)
+    ) numbered
+  ) bucketed
+) ranked
+WHERE %(per)s = 0 OR n <= %(per)s OR j = n - 1
+   OR (%(per)s > 1 AND j = 0)
+   OR (%(per)s >= 4 AND (low = 1 OR high = 1))
 ORDER BY trial_id, name, step, j
 """
 
@@ -125,9 +140,10 @@ ORDER BY trial_id, name, step, j
 def series(ids: list[int], name: str | None = None, per: int = 0) -> dict[int, dict[str, list]]:
     """Return {trial id: {metric name: [[step, value], ...]}} ordered by step.
 
-    `per` > 0 keeps at most `per` points a series, evenly spread, first and last included;
-    0 keeps every point. `name` limits the series to one metric. NaN and infinities have no
-    JSON form: they read as None (a gap in a chart).
+    `per` > 0 keeps at most `per` points a series: the first, the last, and each bucket's
+    lowest and highest value (see THIN_SQL), so spikes survive; 0 keeps every point. `name`
+    limits the series to one metric. A non-finite value is in its JSON string form ("NaN",
+    "Infinity", "-Infinity"; see metric_values), which a chart draws as a gap.
     """
     out: dict[int, dict[str, list]] = {}
     if not ids:
@@ -135,6 +151,6 @@ def series(ids: list[int], name: str | None = None, per: int = 0) -> dict[int, d
     with connection.cursor() as cursor:
         cursor.execute(THIN_SQL, {"ids": ids, "name": name, "per": max(per, 0)})
         for trial_id, metric, step, value in cursor.fetchall():
-            point = [step, value if math.isfinite(value) else None]
+            point = [step, metric_values.to_wire(value)]
             out.setdefault(trial_id, {}).setdefault(metric, []).append(point)
     return out

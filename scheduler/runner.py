@@ -2,6 +2,9 @@
 
 A metric line on stdout is one JSON object with the key "hbsite.metrics", for example
 `{"hbsite.metrics": {"loss": 0.31, "accuracy": 0.92}, "step": 27}` (see hbclient.report).
+A value that is not finite is `NaN`, `Infinity` or `-Infinity`, bare (as Python's json.dumps
+writes them) or as JSON strings (see metric_values). A line or value that cannot be read is
+counted on the trial with its reason (metrics.reject), never dropped unseen.
 
 Each attempt of a trial is fenced by its attempt number and token: heartbeats, metric points and the
 finish count only while the trial is still running that attempt (see scheduler.trials).
@@ -142,7 +145,8 @@ class Output:
         self.stdout, self.stderr = Tail(limit), Tail(limit)
         self.default_step = default_step
         self.pending: list[metrics.Point] = []
-        self.bad_lines = 0
+        self.rejected: list[str] = []
+        self.lines = 0
         self.lock = threading.Lock()
         self.threads = [
             threading.Thread(target=self._read, args=args, daemon=True)
@@ -159,27 +163,44 @@ class Output:
                     self._parse(line)
 
     def _parse(self, line: str) -> None:
+        self.lines += 1
         if METRICS_KEY not in line:
             return
+        where = f"stdout line {self.lines}"
         try:
             data = json.loads(line)
             values = data[METRICS_KEY]
             step = data.get("step", self.default_step)
-            self.pending.extend(metrics.make_point(k, step, v) for k, v in values.items())
+            items = list(values.items())
         # A hostile line (100,000 nested brackets, a 400-digit number) is a bad line, never
         # the end of this reader.
-        except (ValueError, RecursionError, OverflowError, KeyError, TypeError, AttributeError):
-            self.bad_lines += 1
+        except (
+            ValueError,
+            RecursionError,
+            OverflowError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:
+            self.rejected.append(f"{where}: not a metric line ({type(exc).__name__})")
+            return
+        for name, value in items:
+            try:
+                self.pending.append(metrics.make_point(name, step, value, where=where))
+            except metrics.MetricError as exc:
+                self.rejected.append(str(exc))
 
     def tails(self) -> tuple[str, str]:
         """Return the stdout and stderr tails so far (saved with each heartbeat)."""
         with self.lock:
             return self.stdout.text(), self.stderr.text()
 
-    def take(self) -> list[metrics.Point]:
+    def take(self) -> tuple[list[metrics.Point], list[str]]:
+        """Return the points read since the last call, and the reasons of what was not."""
         with self.lock:
             points, self.pending = self.pending, []
-        return points
+            rejected, self.rejected = self.rejected, []
+        return points, rejected
 
     def join(self, timeout: float) -> None:
         """Wait up to `timeout` seconds in all for the pipes to close."""
@@ -205,9 +226,10 @@ class Attempt:
 
     def flush(self) -> None:
         """Store the metric points read so far; fence the attempt when they are refused."""
-        points = self.output.take()
+        points, rejected = self.output.take()
         if points and not metrics.record(self.trial, points):
             self.cut_off()
+        metrics.reject(self.trial.pk, rejected, len(rejected))
 
 
 class Heartbeats:

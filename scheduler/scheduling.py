@@ -3,12 +3,14 @@
 `step` runs only inside the Celery task `scheduler.tasks.advance`; everything else that wants
 the scheduler to act calls `queueing.request_step`. A step locks the sweep row, so two steps
 of one sweep are serialized, and only does what the database says is due, so running it any
-number of times is safe: start the sweep, promote finished rungs, apply early stopping,
-dispatch pending trials up to `concurrency`, and finish the sweep.
+number of times is safe: start the sweep, end it when a finished rung ranked nothing,
+promote finished rungs, apply early stopping, dispatch pending trials up to `concurrency`,
+and finish the sweep.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import random
 from typing import Any
@@ -17,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import events, hyperband, planning, queueing, stored
+from . import events, hyperband, metric_values, planning, queueing, stored
 from . import spec as specs
 from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
 from .sweeps import end_sweep, lock_sweep
@@ -32,7 +34,10 @@ def step(sweep_id: int) -> None:
     spec, plan = stored.spec_of(sweep), stored.plan_of(sweep)
     if sweep.status == SweepStatus.CREATED:
         start(sweep, spec, plan)
-    promote_finished_rungs(sweep, spec, plan)
+    finished = finished_rungs(sweep, spec)
+    if end_if_unranked(sweep, spec, finished):
+        return
+    promote_finished_rungs(sweep, spec, plan, finished)
     if apply_early_stopping(sweep, spec):
         return
     dispatch(sweep)
@@ -70,19 +75,64 @@ def start(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
     events.emit(sweep, events.SWEEP_STARTED, {"trials": sweep.trials.count()})
 
 
-def promote_finished_rungs(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
-    """Promote the best configs of every rung whose trials have all ended."""
+def finished_rungs(sweep: Sweep, spec: specs.SweepSpec) -> list[dict[str, Any]]:
+    """Return the (bracket, rung) rows whose trials have all ended, in order, each with how
+    many trials succeeded and how many reported the ranking metric (one query)."""
+    metric = spec.metric.name if spec.metric is not None else ""
     rows = (
         sweep.trials.values("bracket", "rung")
-        .annotate(total=Count("id"), ended=Count("id", filter=Q(status__in=Trial.ENDED)))
+        .annotate(
+            total=Count("id"),
+            ended=Count("id", filter=Q(status__in=Trial.ENDED)),
+            succeeded=Count("id", filter=Q(status=TrialStatus.SUCCEEDED)),
+            reported=Count("id", filter=Q(last_metrics__has_key=metric)),
+        )
         .order_by("bracket", "rung")
     )
+    return [row for row in rows if row["ended"] == row["total"]]
+
+
+def promote_finished_rungs(
+    sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan, finished: list[dict[str, Any]]
+) -> None:
+    """Promote the best configs of every finished rung not yet decided."""
     decided = set(sweep.decisions.values_list("bracket", "rung"))
-    for row in rows:
+    for row in finished:
         s, i = row["bracket"], row["rung"]
         bracket = plan.bracket(s)
-        if row["ended"] == row["total"] and (s, i) not in decided and i + 1 < len(bracket.rungs):
+        if (s, i) not in decided and i + 1 < len(bracket.rungs):
             promote(sweep, spec, bracket, i)
+
+
+def end_if_unranked(sweep: Sweep, spec: specs.SweepSpec, finished: list[dict[str, Any]]) -> bool:
+    """End the locked sweep as failed when a finished rung's trials succeeded but none of
+    them reported the ranking metric; True if it did.
+
+    Nothing such a sweep runs can be ranked (a misspelt metric name is the usual cause), so
+    it stops at once, with a ranking_metric_missing event naming the metrics the rung did
+    report and the closest one (difflib.get_close_matches).
+    """
+    if spec.metric is None:
+        return False
+    for row in finished:
+        if row["succeeded"] and not row["reported"]:
+            missing = metric_missing(sweep, spec.metric.name, row["bracket"], row["rung"])
+            events.emit(sweep, events.METRIC_MISSING, missing)
+            end_sweep(sweep, SweepStatus.FAILED, events.missing_text(missing))
+            return True
+    return False
+
+
+def metric_missing(sweep: Sweep, metric: str, s: int, i: int) -> events.MetricMissing:
+    """Describe a rung that ranked nothing: the metric names its trials did report."""
+    reported = sorted({
+        name
+        for last in sweep.trials.filter(bracket=s, rung=i).values_list("last_metrics", flat=True)
+        for name in last
+    })  # fmt: skip
+    close = difflib.get_close_matches(metric, reported, n=1)
+    return {"bracket": s, "rung": i, "metric": metric, "reported": reported,
+            "suggestion": close[0] if close else None}  # fmt: skip
 
 
 def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: int) -> None:
@@ -101,7 +151,7 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
               parent=t)
         for t in winners
     )  # fmt: skip
-    values = [t.metric_value for t in winners if t.metric_value is not None]
+    values = [t.metric_value for t in winners if metric_values.counts(t.metric_value)]
     cutoff = (min(values) if maximize else max(values)) if values else None
     RungDecision.objects.create(
         sweep=sweep, bracket=s, rung=i, promoted=len(winners), cutoff=cutoff
@@ -113,7 +163,7 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
         "resource": resource,
         "promoted": chosen,
         "configs": [t.config_id for t in winners],
-        "cutoff": cutoff,
+        "cutoff": None if cutoff is None else metric_values.to_wire(cutoff),
     }
     events.emit(sweep, events.RUNG_PROMOTED, promoted)
 
@@ -137,7 +187,7 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     payload: events.EarlyStopped = {
         "trial": trial.pk,
         "metric": rule.metric,
-        "value": value,
+        "value": metric_values.to_wire(value),
         "rule": rule.describe(),
         "bracket": trial.bracket,
         "rung": trial.rung,
@@ -171,6 +221,12 @@ def finish_if_done(sweep: Sweep) -> None:
     if sweep.trials.unfinished().exists():
         return
     succeeded = sweep.trials.filter(status=TrialStatus.SUCCEEDED).exists()
-    status = SweepStatus.SUCCEEDED if succeeded else SweepStatus.FAILED
-    reason = "" if succeeded else "no trial succeeded"
-    end_sweep(sweep, status, reason)
+    metric = stored.spec_of(sweep).metric
+    if not succeeded:
+        end_sweep(sweep, SweepStatus.FAILED, "no trial succeeded")
+    elif metric is not None and not sweep.trials.ranked().exists():
+        # Every value reported was NaN (a metric never reported ends the sweep earlier).
+        reason = f"no trial ranked: every value of {metric.name!r} reported was NaN"
+        end_sweep(sweep, SweepStatus.FAILED, reason)
+    else:
+        end_sweep(sweep, SweepStatus.SUCCEEDED, "")

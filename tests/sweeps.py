@@ -112,8 +112,8 @@ def started_sweep(team, owner=None, text: str | None = None) -> Sweep:
 
 
 def finish_rung(sweep: Sweep, bracket: int, rung: int, points: int = 3) -> list[Trial]:
-    """Record a rung's metric points (the last is loss = lr), mark its trials succeeded, and
-    take a scheduling step."""
+    """Run a rung's trials: record their metric points (the last is loss = lr), mark them
+    succeeded, and take a scheduling step."""
     rows = sweep.trials.filter(bracket=bracket, rung=rung).select_related("config", "sweep")
     trials = list(rows)
     rows.update(status="running")  # points count only from a running trial

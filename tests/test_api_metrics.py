@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import secrets
 
 import pytest
@@ -10,6 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 import hbclient
+from scheduler import metrics, results
 from scheduler.models import MetricPoint, Sweep, Trial, hash_secret
 from tests.test_api_sweeps import add_trials, client_for, make_sweep
 
@@ -74,10 +77,15 @@ def test_it_stores_nothing_from_a_batch_with_one_bad_point(trial_and_token):
     response = post(trial_client(token), trial, {"points": points})
 
     assert response.status_code == 400
-    message = "invalid metrics: point 1: value of 'loss' must be a number"
-    assert response.json() == {"error": message}
+    reason = "point 1: value of 'loss' must be a number or 'NaN', 'Infinity' or '-Infinity', "
+    assert response.json() == {"error": f"invalid metrics: {reason}got 'low'"}
     assert stored(trial) == []
-    assert Trial.objects.get(pk=trial.pk).last_metrics == {}
+    trial = Trial.objects.get(pk=trial.pk)
+    assert trial.last_metrics == {}
+    assert trial.rejected_points == 2
+    assert trial.rejections == [f"API request of 2 point(s): {reason}got 'low'"]
+    event = trial.sweep.events.get(kind="metrics_rejected")
+    assert (event.payload["trial"], event.payload["count"]) == (trial.pk, 2)
 
 
 @pytest.mark.parametrize(
@@ -161,21 +169,105 @@ def test_it_reads_series_downsampled(cast, trial_and_token):
     url = f"/api/trials/{trial.pk}/metrics/"
 
     everything = client.get(url).json()["metrics"]
-    loss = client.get(f"{url}?name=loss&limit=5").json()["metrics"]
+    loss = client.get(f"{url}?name=loss&limit=6").json()["metrics"]
 
     assert (len(everything["loss"]), len(everything["lr"])) == (100, 3)
     assert list(loss) == ["loss"]
-    assert [step for step, _ in loss["loss"]] == [0, 25, 50, 74, 99]
+    steps = [step for step, _ in loss["loss"]]
+    assert 2 <= len(steps) <= 6
+    assert steps == sorted(steps)
+    assert loss["loss"][0] == [0, 1.0]
     assert loss["loss"][-1] == [99, 0.01]
 
 
-def test_it_reads_non_finite_values_as_null(cast, trial_and_token):
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 7, 1000])
+def test_thinning_keeps_a_spike_and_both_ends_within_the_limit(trial_and_token, limit):
     trial, _ = trial_and_token
-    MetricPoint.objects.create(trial=trial, name="loss", step=1, value=float("nan"))
+    values = [1.0] * 10_000
+    values[6_543] = 50.0  # one spike, and one dip
+    values[2_221] = -7.0
+    MetricPoint.objects.bulk_create(
+        MetricPoint(trial=trial, name="loss", step=s, value=v) for s, v in enumerate(values)
+    )
+
+    points = results.series([trial.pk], "loss", limit)[trial.pk]["loss"]
+
+    assert 1 <= len(points) <= limit
+    assert points[-1] == [9_999, 1.0]
+    if limit > 1:
+        assert points[0] == [0, 1.0]
+    if limit >= 4:
+        assert [6_543, 50.0] in points
+        assert [2_221, -7.0] in points
+    assert [step for step, _ in points] == sorted({step for step, _ in points})
+
+
+def test_it_keeps_a_diverged_point_when_thinning(trial_and_token):
+    trial, _ = trial_and_token
+    values = [0.5] * 1_000
+    values[400] = float("nan")
+    MetricPoint.objects.bulk_create(
+        MetricPoint(trial=trial, name="loss", step=s, value=v) for s, v in enumerate(values)
+    )
+
+    points = results.series([trial.pk], "loss", 10)[trial.pk]["loss"]
+
+    assert [400, "NaN"] in points
+
+
+def test_it_reads_non_finite_values_in_their_string_form(cast, trial_and_token):
+    trial, _ = trial_and_token
+    for step, value in enumerate((float("nan"), float("inf"), float("-inf"), 2.5)):
+        MetricPoint.objects.create(trial=trial, name="loss", step=step, value=value)
 
     response = client_for(cast.viewer).get(f"/api/trials/{trial.pk}/metrics/")
 
-    assert response.json() == {"metrics": {"loss": [[1.0, None]]}}
+    expected = [[0.0, "NaN"], [1.0, "Infinity"], [2.0, "-Infinity"], [3.0, 2.5]]
+    assert json.loads(response.content, parse_constant=refuse) == {"metrics": {"loss": expected}}
+
+
+def refuse(token: str) -> None:
+    raise ValueError(f"{token} is not JSON")
+
+
+def test_it_stores_non_finite_values_sent_as_strings(trial_and_token):
+    trial, token = trial_and_token
+    points = [{"name": "loss", "value": v, "step": s} for s, v in enumerate(["Infinity", 0.3])]
+    points += [{"name": "acc", "value": "-Infinity", "step": 2}, {"name": "loss", "value": "NaN"}]
+
+    response = post(trial_client(token), trial, {"points": points})
+
+    assert response.status_code == 201, response.json()
+    values = [value for _, _, value in stored(trial)]
+    assert values[:3] == [float("inf"), 0.3, float("-inf")] and math.isnan(values[3])
+    trial.refresh_from_db()
+    assert math.isnan(trial.metric_value)
+    assert trial.last_metrics == {"loss": "NaN", "acc": "-Infinity"}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "Inf", "1e999", None, [1], {"v": 1}, True])
+def test_it_refuses_values_outside_the_one_form(trial_and_token, value):
+    trial, token = trial_and_token
+
+    response = post(trial_client(token), trial, {"name": "loss", "value": value})
+
+    assert response.status_code == 400
+    assert "must be a number or 'NaN', 'Infinity' or '-Infinity'" in response.json()["error"]
+    assert stored(trial) == []
+
+
+def test_it_stores_no_point_for_a_trial_that_ended(trial_and_token):
+    trial, _ = trial_and_token
+    Trial.objects.filter(pk=trial.pk).update(status="stopped")
+
+    kept = metrics.record(trial, [metrics.Point("loss", 14, 0.01)])
+
+    assert kept == 0
+    assert stored(trial) == []
+    trial.refresh_from_db()
+    assert (trial.metric_value, trial.last_metrics) == (None, {})
+    assert trial.rejected_points == 1
+    assert trial.rejections == ["1 point(s) sent after the trial ended"]
 
 
 def test_it_lets_a_trial_token_only_post(trial_and_token):
@@ -187,17 +279,39 @@ def test_it_lets_a_trial_token_only_post(trial_and_token):
     assert response.json() == {"error": "a trial token may only post metrics"}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_hbclient_posts_batches_to_the_live_server(asgi_server, cast, monkeypatch):
+@pytest.fixture
+def live_reporter(asgi_server, cast, monkeypatch):
+    """A committed running trial and an ApiReporter posting to the live server for it."""
     # Committed as running with no pending trial, so a worker's scheduler step leaves it be.
     with transaction.atomic():
         sweep = make_sweep(cast.team)
         Sweep.objects.filter(pk=sweep.pk).update(status="running")
         trial, token = running_trial(sweep)
     monkeypatch.setenv("HBSITE_TRIAL_ID", str(trial.pk))
+    return trial, hbclient.ApiReporter(every=3600, url=asgi_server, token=token)
 
-    with hbclient.ApiReporter(every=3600, url=asgi_server, token=token) as reporter:
+
+@pytest.mark.django_db(transaction=True)
+def test_hbclient_posts_batches_to_the_live_server(live_reporter):
+    trial, reporter = live_reporter
+
+    with reporter:
         for step in (1, 2, 3):
             reporter.report(step=step, loss=1 / step)
 
     assert stored(trial) == [("loss", s, 1 / s) for s in (1.0, 2.0, 3.0)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hbclient_posts_diverged_values_to_the_live_server(live_reporter):
+    trial, reporter = live_reporter
+
+    with reporter:
+        reporter.report(step=1, loss=0.5)
+        reporter.report(step=2, loss=float("inf"), acc=float("-inf"))
+        reporter.report(step=3, loss=float("nan"))
+
+    values = stored(trial)
+    assert values[:3] == [("loss", 1.0, 0.5), ("loss", 2.0, math.inf), ("acc", 2.0, -math.inf)]
+    assert values[3][:2] == ("loss", 3.0) and math.isnan(values[3][2])
+    assert Trial.objects.get(pk=trial.pk).rejected_points == 0

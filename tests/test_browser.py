@@ -6,14 +6,17 @@ Screenshots of every page land in artifacts/screenshots/.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
 from collections.abc import Iterator
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from scheduler import metrics
 from scheduler.models import Sweep
 from tests.conftest import ARTIFACTS, wait_for
 from tests.sweeps import finish_rung, position, report_lr, started_sweep, tiny_yaml
@@ -225,3 +228,33 @@ def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast):
     assert "p_lr=%3C0.5" in page.url and "bracket=2" in page.url
     shot(page, "10-sweep-without-javascript")
     context.close()
+
+
+def test_diverged_curves_render_with_gaps_and_markers(page, cast, no_celery):
+    def make() -> None:
+        sweep = started_sweep(cast.team, cast.viewer, tiny_yaml(cmd="sleep 30", name="diverged"))
+        rung = sweep.trials.filter(bracket=2, rung=0).select_related("sweep")
+        rung.update(status="running")
+        for n, trial in enumerate(rung):
+            broken = [math.nan, math.inf, -math.inf][n % 3]
+            points = [metrics.Point("loss", s, v) for s, v in enumerate([0.9, broken, 0.5])]
+            metrics.record(trial, points)
+        rung.update(status="succeeded", finished_at=timezone.now())
+        made.append(sweep)
+
+    # Off the Playwright thread, whose event loop would stop events from being published.
+    made: list[Sweep] = []
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+    sign_in(page, "viewer")
+    page.goto(f"/sweeps/{made[0].pk}/")
+
+    legend = page.locator("#chart-curves .legendtext")
+    expect(legend.filter(has_text="diverged (NaN, ±∞)")).to_have_count(1)
+    expect(legend.filter(has_text="rung 0")).to_have_count(1)
+    shot(page, "11-diverged-curves")
+    trial = made[0].trials.filter(bracket=2, rung=0).order_by("id").first()
+    page.goto(f"/trials/{trial.pk}/")
+    expect(page.locator("#chart-trial .legendtext").filter(has_text="diverged")).to_have_count(1)
+    expect(page.locator("#trial-metric")).to_have_text("0.5")

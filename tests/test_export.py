@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
+import pytest
 import yaml
 from django.test import Client
 from rest_framework.test import APIClient
@@ -34,10 +36,19 @@ def test_it_writes_csv_with_empty_cells_for_missing_values():
     assert parsed == [{**{k: str(v) for k, v in rows[0].items()}, "metric": ""}]
 
 
-def test_it_writes_json_without_nan():
-    rows = [export.flat_row({**TRIAL, "metric_value": float("nan")}, ["x"])]
-    body = json.loads(export.to_json(rows, export.columns(["x"])))
-    assert body["trials"][0]["metric"] is None and body["columns"][0] == "trial"
+def refuse(token: str) -> None:
+    raise ValueError(f"{token} is not JSON")
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [(float("nan"), "NaN"), (float("inf"), "Infinity"), (-math.inf, "-Infinity")],
+)
+def test_it_writes_non_finite_values_in_their_string_form(value, written):
+    rows = [export.flat_row({**TRIAL, "metric_value": value}, ["x"])]
+    body = json.loads(export.to_json(rows, export.columns(["x"])), parse_constant=refuse)
+    assert body["trials"][0]["metric"] == written and body["columns"][0] == "trial"
+    assert f",{written}," in export.to_csv(rows, export.columns(["x"]))
 
 
 def test_it_writes_the_best_config_as_yaml():

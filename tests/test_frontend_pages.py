@@ -353,7 +353,7 @@ def test_it_serves_a_trials_metrics_thinned(client, cast, sweep):
         MetricPoint(trial=trial, name="acc", step=i, value=i / 5000) for i in range(5000)
     )
     series = login(client, cast.viewer).get(f"/ui/trials/{trial.pk}/metrics/").json()["series"]
-    assert 1000 <= len(series["acc"]) <= 1001
+    assert 500 <= len(series["acc"]) <= 1000
     assert series["acc"][0] == [0, 0] and series["acc"][-1] == [4999, 4999 / 5000]
 
 

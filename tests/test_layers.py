@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 PACKAGES = ("hbsite", "scheduler", "frontend", "hbclient")
 
 PURE = {
-    "scheduler.command", "scheduler.hyperband", "scheduler.plan_table", "scheduler.planning",
+    "scheduler.command", "scheduler.hyperband", "scheduler.metric_values", "scheduler.plan_table",
+    "scheduler.planning",
     "scheduler.space", "scheduler.space_errors", "scheduler.space_kinds", "scheduler.space_parse",
     "scheduler.space_sampling", "scheduler.space_traps", "scheduler.spec", "scheduler.spec_fields",
     "scheduler.spec_hptuning", "scheduler.spec_templates", "scheduler.spec_types",

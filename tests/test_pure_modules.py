@@ -9,6 +9,7 @@ from tests.conftest import ROOT
 
 PURE = [
     "scheduler.hyperband",
+    "scheduler.metric_values",
     "scheduler.plan_table",
     "scheduler.space",
     "scheduler.spec",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
 from django.db import connection
 
+from frontend.queries.sweeps import rows
 from scheduler import hyperband, results, sweeps, tasks
 from scheduler.models import Config, RungDecision, Sweep, Trial
 from tests.conftest import wait_for
@@ -97,7 +99,15 @@ def test_it_early_stops_the_whole_sweep(celery_worker, team):
     trial = Trial.objects.get(pk=event.payload["trial"])
     assert trial.last_metrics["loss"] == pytest.approx(event.payload["value"])
     assert not sweep.trials.filter(status__in=["pending", "queued", "running"]).exists()
-    assert results.best(sweep)["value"] <= 0.35  # stopped trials' values still count
+    best = results.best(sweep)
+    assert best["value"] <= 0.35  # stopped trials' values still count
+    # One best: the finishing event's, the API's and the sweeps list's agree, and no point
+    # of a stopped trial was stored after it stopped.
+    assert sweep.events.get(kind="sweep_finished").payload["best"] == best
+    assert rows([sweep])[0].best == best["value"]
+    for trial in sweep.trials.filter(status="stopped", finished_at__isnull=False):
+        late = trial.metric_points.filter(created_at__gt=trial.finished_at)
+        assert not late.exists()
     assert sweep.trials.filter(status="stopped").exists()
     assert sweep.trials.filter(status="stopped", started_at__isnull=True).exists()
     assert sweep.trials.count() < sweep.plan["total_trials"]  # the rest of the plan never ran
@@ -115,6 +125,37 @@ def test_it_fails_a_crashing_trial_without_blocking_its_rung(celery_worker, team
         assert "diverged" in trial.stderr_tail
         assert not trial.promoted
     assert sweep.decisions.count() == 3
+
+
+def test_it_fails_a_sweep_whose_trials_never_report_the_ranking_metric(celery_worker, team):
+    sweep = run_to_end(hyperband_yaml(max_iter=9, cmd=quadratic("--metric='loss '")), team)
+
+    assert sweep.status == "failed"
+    missing = sweep.events.get(kind="ranking_metric_missing").payload
+    assert (missing["metric"], missing["suggestion"]) == ("loss", "loss ")
+    assert missing["reported"] == ["loss ", "resumed_from"]
+    assert "ranking metric 'loss'" in sweep.status_reason
+    assert "did you mean 'loss '?" in sweep.status_reason
+    assert not sweep.decisions.exists()  # it stopped at the first rung, promoting nothing
+    assert sweep.trials.count() < sweep.plan["total_trials"]
+    assert results.best(sweep) is None
+
+
+def test_it_ranks_diverged_trials_last_and_counts_unreadable_lines(celery_worker, team):
+    cmd = quadratic("--diverge-above=0.6", "--bad-line")
+    sweep = run_to_end(hyperband_yaml(max_iter=9, cmd=cmd), team)
+
+    assert sweep.status == "succeeded", sweep.status_reason
+    trials = list(sweep.trials.select_related("config"))
+    diverged = [t for t in trials if t.config.params["x"] > 0.6]
+    assert diverged and all(math.isnan(t.metric_value) for t in diverged)
+    assert all(t.last_metrics["loss"] == "NaN" and not t.promoted for t in diverged)
+    assert math.isfinite(results.best(sweep)["value"])
+    for trial in trials:
+        assert trial.rejected_points == 1
+        assert trial.rejections[0].startswith("stdout line 1: value of 'loss' must be a number")
+    rejected = sweep.events.filter(kind="metrics_rejected")
+    assert sorted(e.payload["trial"] for e in rejected) == sorted(t.pk for t in trials)
 
 
 def test_it_recovers_trials_of_a_killed_worker(main_worker, start_worker, team, process_env):

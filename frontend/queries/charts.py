@@ -7,12 +7,13 @@ point: each trial's series is thinned by `results.series` in PostgreSQL, and at 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.db.models import Case, F, Subquery, When
 
-from scheduler import results, stored
-from scheduler.models import MetricPoint, Sweep, Trial, TrialStatus
+from scheduler import metric_values, results, stored
+from scheduler.models import MetricPoint, Sweep, Trial, TrialStatus, ranks
 
 from .common import maximizes, metric_of, param_names, resource_name
 from .trial_table import read_filters
@@ -33,8 +34,12 @@ def metric_name(sweep: Sweep) -> str | None:
 
 
 def best_first(sweep: Sweep) -> list[Any]:
+    """Order trials as metric_values.rank_key does: by value in the metric's direction, then
+    NaN (which PostgreSQL sorts above every number), then trials without a value."""
     metric = F("metric_value")
-    return [metric.desc(nulls_last=True) if maximizes(sweep) else metric.asc(nulls_last=True)]
+    nan_last = Case(When(metric_value=math.nan, then=1), default=0)
+    by_value = metric.desc(nulls_last=True) if maximizes(sweep) else metric.asc(nulls_last=True)
+    return [nan_last.asc(), by_value]
 
 
 def curves(sweep: Sweep, get: Any) -> dict[str, Any]:
@@ -112,9 +117,8 @@ def best_so_far(sweep: Sweep) -> dict[str, Any]:
     for trial_id, status, resource, parent_resource, value in rows:
         # With resume, a promoted trial continues its parent's run: it only adds the difference.
         spent += (resource or 0) - ((parent_resource or 0) if resume else 0)
-        if status in Trial.RANKED and value is not None:
-            better = best is None or (value > best if maximize else value < best)
-            best = value if better else best
+        if ranks(status, value):
+            best = value if best is None or metric_values.better(value, best, maximize) else best
         for key, item in (("spent", spent), ("best", best), ("value", value), ("trial", trial_id)):
             out[key].append(item)
     return {"metric": metric_name(sweep), "resource": resource_name(sweep), **out}

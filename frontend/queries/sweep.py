@@ -47,6 +47,7 @@ class SweepPage:
     trials: TrialTable
     log: list[dict[str, Any]]
     early_stop: dict[str, Any] | None
+    metric_missing: dict[str, Any] | None
 
     @property
     def can_run(self) -> bool:
@@ -73,19 +74,28 @@ def event_log(sweep: Sweep, limit: int = LOG_SIZE) -> list[dict[str, Any]]:
     return [eventtext.with_text(e) for e in results.latest_events(sweep.pk, limit)]
 
 
+def last_payload(sweep: Sweep, kind: str) -> dict[str, Any] | None:
+    """Return the payload of the sweep's latest event of one kind, or None."""
+    event = Event.objects.filter(sweep=sweep, kind=kind).order_by("-seq").first()
+    return event.payload if event else None
+
+
 def early_stop(sweep: Sweep) -> dict[str, Any] | None:
     """Return the early-stop event's payload of an early-stopped sweep."""
-    if sweep.status != "early_stopped":
-        return None
-    event = Event.objects.filter(sweep=sweep, kind=events.EARLY_STOPPED).order_by("-seq").first()
-    return event.payload if event else None
+    return last_payload(sweep, events.EARLY_STOPPED) if sweep.status == "early_stopped" else None
+
+
+def metric_missing(sweep: Sweep) -> dict[str, Any] | None:
+    """Return what a rung that ranked nothing reported, with its log line as `text`."""
+    payload = last_payload(sweep, events.METRIC_MISSING) if sweep.status == "failed" else None
+    return {**payload, "text": events.missing_text(payload)} if payload else None
 
 
 def sweep_page(found: acl.Access, get: Any) -> SweepPage:
     """Return everything the sweep page renders, in a fixed number of queries."""
     sweep = found.sweep
     return SweepPage(found, sweep_state(sweep), trial_table(sweep, get), event_log(sweep),
-                     early_stop(sweep))  # fmt: skip
+                     early_stop(sweep), metric_missing(sweep))  # fmt: skip
 
 
 def events_after(sweep_id: int, after: int, limit: int) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q
 
 from scheduler import access
-from scheduler.models import Sweep, SweepStatus, Trial
+from scheduler.models import Sweep, SweepStatus, Trial, ranked_q
 
 from .common import metric_of, page_number
 
@@ -71,7 +71,7 @@ def rows(sweeps: list[Sweep]) -> list[SweepRow]:
     """Attach progress and best values to sweeps with one aggregate query."""
     if not sweeps:
         return []
-    ranked = Q(status__in=Trial.RANKED)
+    ranked = ranked_q()  # the trials results.best_trial ranks, so the list shows its value
     stats = {
         row["sweep_id"]: row
         for row in Trial.objects.filter(sweep__in=[s.pk for s in sweeps])

@@ -97,6 +97,12 @@ def metric_points(body: Any, default_step: float | None) -> list[metrics.Point]:
     return metrics.parse_points(items, default_step)
 
 
+def batch_size(body: Any) -> int:
+    """Return how many points a metrics request body holds (1 for a single point)."""
+    items = body.get("points") if isinstance(body, dict) else None
+    return len(items) if isinstance(items, list) else 1
+
+
 # --- query parameters ---------------------------------------------------------------------
 
 
@@ -244,7 +250,7 @@ class TrialSerializer(serializers.ModelSerializer):
         model = Trial
         fields = [
             "id", "sweep", "config", "bracket", "rung", "params", "resource", "status",
-            "metric_value", "attempt", "parent", "promoted",
+            "metric_value", "attempt", "parent", "promoted", "rejected_points",
             "created_at", "queued_at", "started_at", "finished_at", "duration",
         ]  # fmt: skip
         read_only_fields = fields
@@ -266,7 +272,7 @@ class TrialDetailSerializer(TrialSerializer):
         fields = [
             *TrialSerializer.Meta.fields,
             "command", "checkpoint_dir", "worker", "exit_code", "error",
-            "stdout_tail", "stderr_tail", "last_metrics", "heartbeat_at", "lineage",
+            "stdout_tail", "stderr_tail", "last_metrics", "rejections", "heartbeat_at", "lineage",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -281,13 +287,14 @@ class TrialDetailSerializer(TrialSerializer):
 class MetricsSerializer(serializers.Serializer):
     metrics = serializers.DictField(
         child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
-        help_text="{name: [[step, value], ...]}; a non-finite value is null",
+        help_text='{name: [[step, value], ...]}; a non-finite value is "NaN", "Infinity" or '
+        '"-Infinity"',
     )
 
 
 class PointInput(serializers.Serializer):
     name = serializers.CharField(max_length=metrics.MAX_NAME)
-    value = serializers.FloatField()
+    value = serializers.FloatField(help_text='a number, or "NaN", "Infinity", "-Infinity"')
     step = serializers.FloatField(required=False, help_text="default: the trial's resource")
 
 

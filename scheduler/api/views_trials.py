@@ -87,7 +87,8 @@ class TrialMetrics(APIView):
 
     POST takes one point `{name, value, step?}` or a batch `{"points": [...]}`, authenticated
     with `Authorization: Trial <token>` or as a member of the sweep's team. A missing step is
-    the trial's resource. The whole batch is checked before anything is stored.
+    the trial's resource. A value is a number or "NaN", "Infinity" or "-Infinity". The whole
+    batch is checked before anything is stored; a refused batch is also counted on the trial.
     """
 
     authentication_classes = [
@@ -115,7 +116,15 @@ class TrialMetrics(APIView):
     )
     def post(self, request, pk: int):
         trial = metrics_target(request, pk)
-        points = s.metric_points(request.data, trial.resource)
+        try:
+            points = s.metric_points(request.data, trial.resource)
+        except metrics.MetricError as exc:
+            refused = s.batch_size(request.data)
+            metrics.reject(trial.pk, [f"API request of {refused} point(s): {exc}"], refused)
+            raise
         if not metrics.record(trial, points):
-            raise Conflict(f"trial {trial.pk} has moved on from the attempt this post is for")
+            raise Conflict(
+                f"trial {trial.pk} ended or moved on to another attempt; it no longer accepts "
+                "these metrics"
+            )
         return Response({"trial": trial.pk, "stored": len(points)}, status=status.HTTP_201_CREATED)

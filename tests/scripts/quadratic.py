@@ -1,6 +1,8 @@
 """A fast stand-in for training: loss = (x - 0.3)^2 + 1/steps, reported at every few steps.
 
-With --checkpoint it records how far it got, so a resumed trial can say where it started.
+It records how far it got in its checkpoint dir, so a resumed trial can say where it started.
+--metric renames the loss; --diverge-above reports NaN (bare, as json.dumps writes it) for
+x above a bound; --bad-line first prints a metric line whose value is not a number.
 """
 
 import argparse
@@ -15,6 +17,9 @@ parser.add_argument("--x", type=float, required=True)
 parser.add_argument("--steps", type=int, required=True)
 parser.add_argument("--sleep", type=float, default=0.0)
 parser.add_argument("--fail-above", type=float, default=None)
+parser.add_argument("--diverge-above", type=float, default=None)
+parser.add_argument("--metric", default="loss")
+parser.add_argument("--bad-line", action="store_true")
 args = parser.parse_args()
 
 ckpt = Path(os.environ["HBSITE_CHECKPOINT_DIR"]) / "progress.json"
@@ -24,6 +29,10 @@ if args.fail_above is not None and args.x > args.fail_above:
     sys.exit(3)
 time.sleep(args.sleep)
 loss = (args.x - 0.3) ** 2 + 1 / args.steps
-line = {"hbsite.metrics": {"loss": loss, "resumed_from": start}, "step": args.steps}
+if args.diverge_above is not None and args.x > args.diverge_above:
+    loss = float("nan")
+if args.bad_line:
+    print(json.dumps({"hbsite.metrics": {args.metric: "low"}, "step": 0}), flush=True)
+line = {"hbsite.metrics": {args.metric: loss, "resumed_from": start}, "step": args.steps}
 print(json.dumps(line), flush=True)
 ckpt.write_text(json.dumps({"steps": args.steps}))

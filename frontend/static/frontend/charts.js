@@ -1,7 +1,7 @@
 // The sweep page's charts: learning curves (live), best so far, parallel coordinates.
 // Every chart has a legend (or a colour bar for parallel coordinates).
 
-import { fmt, getJSON, loadPlotly, throttle, withShare } from "./util.js";
+import { DIVERGED_AXIS, diverged, divergedTrace, fmt, getJSON, loadPlotly, num, throttle, withShare } from "./util.js";
 
 const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#4d7c0f", "#be185d", "#475569", "#0d9488"];
 const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1f2430" };
@@ -82,13 +82,15 @@ export class Charts {
 
   curveTraces() {
     const byRung = new Map();
+    const broken = [];
     const gl = [...this.trials.values()].reduce((n, t) => n + t.points.length, 0) > 4000;
     for (const trial of [...this.trials.values()].sort((a, b) => a.id - b.id)) {
       if (!trial.points.length) continue;
       const trace = byRung.get(trial.rung) || { x: [], y: [], customdata: [], text: [] };
       for (const [step, value] of trial.points) {
+        if (diverged(value)) broken.push({ x: step, value, text: `trial #${trial.id} ${this.metric}` });
         trace.x.push(step);
-        trace.y.push(value);
+        trace.y.push(num(value));
         trace.customdata.push(trial.id);
         trace.text.push(`trial #${trial.id} · bracket ${trial.bracket}`);
       }
@@ -98,15 +100,16 @@ export class Charts {
       trace.text.push(null);
       byRung.set(trial.rung, trace);
     }
-    // Trials that report once or twice are dots; longer curves are lines.
-    const sparse = [...this.trials.values()].every((t) => t.points.length <= 2);
+    // Trials that report once or twice are dots; longer curves are lines, with dots when a
+    // diverged point cut them into pieces that may be single points.
+    const sparse = broken.length > 0 || [...this.trials.values()].every((t) => t.points.length <= 2);
     const traces = [...byRung.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([rung, t]) => ({
         ...t,
         type: gl ? "scattergl" : "scatter",
         mode: sparse ? "lines+markers" : "lines",
-        marker: { size: 6, color: PALETTE[rung % PALETTE.length] },
+        marker: { size: broken.length ? 4 : 6, color: PALETTE[rung % PALETTE.length] },
         name: this.rungName(rung),
         line: { color: PALETTE[rung % PALETTE.length], width: 1.4 },
         opacity: 0.85,
@@ -115,6 +118,7 @@ export class Charts {
       }));
     const links = this.promotionLinks();
     if (links.x.length) traces.push(links);
+    if (broken.length) traces.push(divergedTrace(broken));
     return traces;
   }
 
@@ -128,7 +132,7 @@ export class Charts {
       const [px, py] = parent.points[parent.points.length - 1];
       const [cx, cy] = child.points[0];
       link.x.push(px, cx, null);
-      link.y.push(py, cy, null);
+      link.y.push(num(py), num(cy), null);
     }
     return link;
   }
@@ -145,6 +149,7 @@ export class Charts {
     const layout = baseLayout({
       xaxis: { title: { text: this.resource }, gridcolor: "#eef0f3", zeroline: false },
       yaxis: { title: { text: this.metric || "metric" }, gridcolor: "#eef0f3", zeroline: false },
+      yaxis9: DIVERGED_AXIS,
       annotations: this.curvesNote ? [{ text: this.curvesNote, xref: "paper", yref: "paper", x: 1, y: 1, showarrow: false, font: { size: 10, color: "#6b7280" }, xanchor: "right" }] : [],
     });
     this.Plotly.react(this.curvesNode, traces, layout, CONFIG);
@@ -198,16 +203,19 @@ export class Charts {
     }
     if (!this.bestDrawn) this.bestNode.replaceChildren();
     const direction = this.maximize ? "highest" : "lowest";
+    const broken = data.spent.flatMap((x, i) => (diverged(data.value[i]) ? [{ x, value: data.value[i], text: `trial #${data.trial[i]}` }] : []));
     const traces = [
-      { x: data.spent, y: data.value, customdata: data.trial, type: data.spent.length > 3000 ? "scattergl" : "scatter",
+      { x: data.spent, y: data.value.map(num), customdata: data.trial, type: data.spent.length > 3000 ? "scattergl" : "scatter",
         mode: "markers", name: `trial ${data.metric || "metric"}`, marker: { size: 4, color: "#94a3b8" },
         hovertemplate: `trial #%{customdata}<br>%{y:.4g}<extra></extra>` },
-      { x: data.spent, y: data.best, type: "scatter", mode: "lines", line: { shape: "hv", color: "#2563eb", width: 2.2 },
+      { x: data.spent, y: data.best.map(num), type: "scatter", mode: "lines", line: { shape: "hv", color: "#2563eb", width: 2.2 },
         name: `best so far (${direction})`, hovertemplate: `best %{y:.4g} after %{x} ${data.resource}<extra></extra>` },
     ];
+    if (broken.length) traces.push(divergedTrace(broken));
     const layout = baseLayout({
       xaxis: { title: { text: `${data.resource} spent` }, gridcolor: "#eef0f3", zeroline: false },
       yaxis: { title: { text: data.metric || "metric" }, gridcolor: "#eef0f3", zeroline: false },
+      yaxis9: DIVERGED_AXIS,
     });
     this.Plotly.react(this.bestNode, traces, layout, CONFIG);
     this.bestDrawn = true;
@@ -220,6 +228,10 @@ export class Charts {
     const data = await getJSON(withShare(this.urls.parallel, this.share));
     await ready;
     if (!this.Plotly) return;
+    // Parallel coordinates have no place for NaN or ±∞: diverged configs are counted instead.
+    const all = data.rows.length;
+    data.rows = data.rows.filter((r) => !diverged(r.metric));
+    const hidden = all - data.rows.length;
     if (!data.rows.length) {
       emptyNote(this.parallelNode, "Parallel coordinates appear once trials succeed.");
       this.parallelDrawn = false;
@@ -244,7 +256,8 @@ export class Charts {
       labelfont: { size: 12 },
       tickfont: { size: 10 },
     };
-    this.Plotly.react(this.parallelNode, [trace], { font: FONT, margin: { l: 60, r: 90, t: 36, b: 20 } }, CONFIG);
+    const note = hidden ? [{ text: `${hidden} diverged config${hidden > 1 ? "s" : ""} (NaN, ±∞) not shown`, xref: "paper", yref: "paper", x: 1, y: 1.12, showarrow: false, font: { size: 10, color: "#b91c1c" }, xanchor: "right" }] : [];
+    this.Plotly.react(this.parallelNode, [trace], { font: FONT, margin: { l: 60, r: 90, t: 36, b: 20 }, annotations: note }, CONFIG);
     this.parallelDrawn = true;
   }
 

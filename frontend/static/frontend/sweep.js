@@ -3,7 +3,7 @@
 
 import { Charts } from "./charts.js";
 import { SeqSocket } from "./live.js";
-import { el, getJSON, postForm, swapHTML, throttle, withShare } from "./util.js";
+import { el, fmt, getJSON, postForm, swapHTML, throttle, withShare } from "./util.js";
 
 const root = document.getElementById("sweep");
 const urls = JSON.parse(document.getElementById("sweep-urls").textContent);
@@ -158,7 +158,7 @@ function showEarlyStop(payload) {
   const banners = document.getElementById("banners");
   if (banners.querySelector(".banner-stop")) return;
   const link = el("a", { href: withShare(urls.trial.replace("/0/", `/${payload.trial}/`), share), text: `#${payload.trial}` });
-  const value = typeof payload.value === "number" ? Number(payload.value.toPrecision(6)) : payload.value;
+  const value = fmt(payload.value);
   banners.prepend(
     el(
       "div",
@@ -179,11 +179,28 @@ function showEarlyStop(payload) {
   );
 }
 
+// A rung ended and no trial reported the ranking metric: the sweep fails at once.
+function showMetricMissing(event) {
+  const banners = document.getElementById("banners");
+  if (banners.querySelector(".banner-metric")) return;
+  const { metric, suggestion } = event.payload;
+  const hint = suggestion ? ` Rename the metric to match: "${suggestion}" is not "${metric}".` : "";
+  banners.prepend(
+    el(
+      "div",
+      { class: "banner banner-metric", role: "alert", "data-metric": metric },
+      el("strong", { text: "Ranking metric never reported" }),
+      el("span", { text: `${event.text}. Nothing could be ranked or promoted, so the sweep stopped as failed.${hint}` }),
+    ),
+  );
+}
+
 const TABLE_EVENTS = new Set(["trial_queued", "trial_started", "trial_finished", "trial_requeued", "rung_promoted", "sweep_started", "sweep_finished"]);
 
 function onEvent(event) {
   addLogLine(event);
   if (event.kind === "early_stopped") showEarlyStop(event.payload);
+  if (event.kind === "ranking_metric_missing") showMetricMissing(event);
   if (event.kind === "sweep_finished") setStatus(event.payload.status, false);
   refreshStateSoon();
   if (TABLE_EVENTS.has(event.kind)) refreshTableSoon();

@@ -1,7 +1,7 @@
 // The trial page, live: status, metrics chart and output tail while the trial runs.
 
 import { SeqSocket } from "./live.js";
-import { getJSON, loadPlotly, statusSets, throttle, withShare } from "./util.js";
+import { DIVERGED_AXIS, diverged, divergedTrace, getJSON, loadPlotly, num, statusSets, throttle, withShare } from "./util.js";
 
 const root = document.getElementById("trial");
 const urls = JSON.parse(document.getElementById("trial-urls").textContent);
@@ -23,7 +23,8 @@ function draw() {
   // One y axis per metric (up to three), so a loss and an accuracy are both readable.
   const traces = names.map((name, i) => ({
     x: series[name].map((p) => p[0]),
-    y: series[name].map((p) => p[1]),
+    y: series[name].map((p) => num(p[1])),
+    connectgaps: false,
     name,
     type: "scatter",
     mode: series[name].length > 1 ? "lines+markers" : "markers",
@@ -31,7 +32,10 @@ function draw() {
     line: { color: COLORS[i % COLORS.length], width: 2 },
     yaxis: i === 0 ? "y" : i === 1 ? "y2" : "y",
   }));
+  const broken = names.flatMap((name) => series[name].filter((p) => diverged(p[1])).map(([x, value]) => ({ x, value, text: name })));
+  if (broken.length) traces.push(divergedTrace(broken));
   const layout = {
+    yaxis9: DIVERGED_AXIS,
     font: { family: "system-ui, sans-serif", size: 12 },
     margin: { l: 56, r: names.length > 1 ? 56 : 16, t: 8, b: 44 },
     showlegend: true,

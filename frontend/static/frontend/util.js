@@ -66,8 +66,41 @@ export function withShare(url, share) {
   return url + (url.includes("?") ? "&" : "?") + "share=" + encodeURIComponent(share);
 }
 
+// A metric value that is not finite arrives as "NaN", "Infinity" or "-Infinity" (the JSON
+// strings Number() reads back); charts draw it as a gap with a "diverged" marker.
+const NON_FINITE = { NaN: "NaN", Infinity: "+∞", "-Infinity": "−∞" };
+
+export function diverged(value) {
+  return typeof value === "string" && value in NON_FINITE;
+}
+
+// The y a chart draws: the number, or null (a gap) for a diverged value.
+export function num(value) {
+  return typeof value === "number" ? value : null;
+}
+
+// Diverged points as one marker trace on an axis of its own ("y9", see DIVERGED_AXIS), at the
+// top of the plot (NaN, +∞) or at its bottom (−∞), whatever the metric's scale.
+// `points` holds {x, value, text}.
+export function divergedTrace(points) {
+  return {
+    x: points.map((p) => p.x),
+    y: points.map((p) => (p.value === "-Infinity" ? 0.03 : 0.97)),
+    text: points.map((p) => `${p.text}: ${NON_FINITE[p.value]} (diverged)`),
+    type: "scatter",
+    mode: "markers",
+    name: "diverged (NaN, ±∞)",
+    yaxis: "y9",
+    marker: { symbol: "x-thin-open", size: 10, color: "#b91c1c", line: { width: 2, color: "#b91c1c" } },
+    hovertemplate: "%{text}<br>at %{x}<extra></extra>",
+  };
+}
+
+export const DIVERGED_AXIS = { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
+
 export function fmt(value) {
   if (value === null || value === undefined) return "—";
+  if (diverged(value)) return NON_FINITE[value];
   if (typeof value === "number") {
     return Number.isInteger(value) ? value.toLocaleString("en-US") : Number(value.toPrecision(6)).toString();
   }

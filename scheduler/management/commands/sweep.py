@@ -10,7 +10,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduler import access, plan_table, planning, results, sweeps
+from scheduler import access, metric_values, plan_table, planning, results, sweeps
 from scheduler import spec as specs
 from scheduler.models import Sweep, Trial
 
@@ -100,7 +100,7 @@ class Command(BaseCommand):
         self.stdout.write(status_line(sweep))
         best = results.best(sweep)
         if best is not None:
-            self.stdout.write("best: " + json.dumps(best))
+            self.stdout.write("best: " + json.dumps(metric_values.wire_tree(best), allow_nan=False))
         if sweep.status_reason:
             self.stdout.write(f"reason: {sweep.status_reason}")
 

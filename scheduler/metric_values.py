@@ -34,11 +34,17 @@ def to_wire(value: float) -> float | str:
 
 
 def from_wire(value: Any) -> float:
-    """Read a metric value: an int or float, or one of the three strings; else ValueError."""
+    """Read a metric value: an int or float, or one of the three strings.
+
+    Raises ValueError for anything else, and for an int too large for a float.
+    """
     if isinstance(value, str) and value in FROM_WIRE:
         return FROM_WIRE[value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("is too large for a float") from None
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
     raise ValueError(f"must be a number or 'NaN', 'Infinity' or '-Infinity', got {shown}")
 

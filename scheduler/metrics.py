@@ -57,7 +57,7 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
         raise MetricError(f"{where}: name {name!r} holds a NUL or a lone surrogate")
     try:
         number = metric_values.from_wire(value)
-    except (ValueError, OverflowError) as exc:
+    except ValueError as exc:
         raise MetricError(f"{where}: value of {name!r} {exc}") from None
     at = as_float(0 if step is None else step)
     if at is None or not math.isfinite(at):

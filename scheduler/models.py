@@ -182,6 +182,12 @@ class TrialQuerySet(models.QuerySet):
         """Trials whose ranking-metric value counts for "best so far" (see `ranked_q`)."""
         return self.filter(ranked_q())
 
+    def running_attempt(self, trial_id: int, attempt: int, token_hash: str) -> TrialQuerySet:
+        """The trial, if it is still running that attempt (number and token hash)."""
+        return self.filter(
+            pk=trial_id, status=TrialStatus.RUNNING, attempt=attempt, token_hash=token_hash
+        )
+
 
 def ranked_q() -> models.Q:
     """The one rule of which trials count for "best": a succeeded or stopped trial (see
@@ -194,12 +200,6 @@ def ranked_q() -> models.Q:
 def ranks(status: str, metric_value: float | None) -> bool:
     """Tell whether a trial with this status and value counts for "best" (as `ranked_q`)."""
     return status in Trial.RANKED and metric_value is not None and not math.isnan(metric_value)
-
-    def running_attempt(self, trial_id: int, attempt: int, token_hash: str) -> TrialQuerySet:
-        """The trial, if it is still running that attempt (number and token hash)."""
-        return self.filter(
-            pk=trial_id, status=TrialStatus.RUNNING, attempt=attempt, token_hash=token_hash
-        )
 
 
 class Trial(models.Model):

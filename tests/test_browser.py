@@ -230,7 +230,7 @@ def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast):
     context.close()
 
 
-def test_diverged_curves_render_with_gaps_and_markers(page, cast, no_celery):
+def test_diverged_curves_render_with_gaps_and_markers(page, cast):
     def make() -> None:
         sweep = started_sweep(cast.team, cast.viewer, tiny_yaml(cmd="sleep 30", name="diverged"))
         rung = sweep.trials.filter(bracket=2, rung=0).select_related("sweep")

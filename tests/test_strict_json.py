@@ -65,7 +65,7 @@ def concrete(route: str) -> list[str]:
 
 
 @pytest.fixture
-def diverged(cast, no_celery) -> dict[str, int]:
+def diverged(cast) -> dict[str, int]:
     """A minimized sweep whose values are NaN, +inf and -inf wherever a value can be."""
     sweep = make_sweep(cast.team, cast.admin)
     Sweep.objects.filter(pk=sweep.pk).update(status="running")

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hbsite.asgi import application
-from scheduler import access, events, sweeps, trials
+from scheduler import access, broadcast, events, sweeps, trials
 from scheduler.models import ShareLink, Sweep
 from tests.sweeps import started_sweep
 
@@ -72,7 +72,11 @@ def kill_one(sweep_id: int) -> int:
 
 @pytest.fixture
 def sweep(cast):
-    return started_sweep(cast.team, cast.member)
+    created = started_sweep(cast.team, cast.member)
+    # Its events are published after commit by a background thread: let them all go out
+    # before a test connects, so none of them arrives late on a test's socket.
+    broadcast.flush()
+    return created
 
 
 # --- access ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 from django.test import Client
 
-from scheduler import access, sharing, sweeps
+from scheduler import access, broadcast, sharing, sweeps
 from scheduler.models import Config, Trial
 from tests.sweeps import hyperband_yaml
 
@@ -24,9 +24,12 @@ SWEEP_YAML = hyperband_yaml(
 
 
 def make_sweep(team, owner):
-    """Create a sweep without queueing its Celery task (no worker runs in these tests)."""
+    """Create a sweep without queueing its Celery task (no worker runs in these tests), its
+    creation event published before the test goes on (none arrives late on a test's socket)."""
     with mock.patch("scheduler.queueing.request_step"):
-        return sweeps.create_sweep(SWEEP_YAML, team=team, owner=owner)
+        sweep = sweeps.create_sweep(SWEEP_YAML, team=team, owner=owner)
+    broadcast.flush()
+    return sweep
 
 
 def add_trial(sweep, x: float, loss: float | None, status: str = "succeeded", rung: int = 0):

@@ -1,7 +1,7 @@
 """What the browser tests share: Debian's Chromium under Playwright, signing in, screenshots,
 the axe-core accessibility audit and the sideways-scroll check.
 
-Test modules import the `browser` and `page` fixtures from here. axe-core's one file,
+The `browser` and `page` fixtures live in conftest.py and use `open_page`. axe-core's file,
 tests/vendor/axe.min.js (the npm package axe-core, MPL-2.0), is injected into the page under
 test only; the site never serves it.
 """
@@ -9,14 +9,12 @@ test only; the site never serves it.
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import ARTIFACTS
 
@@ -38,23 +36,6 @@ PHONE = {"width": 390, "height": 844}
 BLOCKING = ("critical", "serious")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop running in this thread, which makes Django
-    # refuse ORM calls from the test itself; the test code is synchronous, so allow them.
-    # https://docs.djangoproject.com/en/5.2/topics/async/#envvar-DJANGO_ALLOW_ASYNC_UNSAFE
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
 def open_page(browser: Browser, base_url: str, viewport: dict[str, int] = DESKTOP, **options):
     """Open a fresh context and page; return (context, page, errors raised in the page)."""
     context = browser.new_context(base_url=base_url, viewport=viewport, **options)
@@ -65,19 +46,13 @@ def open_page(browser: Browser, base_url: str, viewport: dict[str, int] = DESKTO
     return context, page, errors
 
 
-@pytest.fixture
-def page(browser, asgi_server) -> Iterator[Page]:
-    context, page, errors = open_page(browser, asgi_server)
-    yield page
-    context.close()
-    assert errors == [], errors
-
-
-def shot(page: Page, name: str) -> None:
-    """Save a full-page screenshot, and fail on a serious accessibility problem in it."""
+def shot(page: Page, name: str, audited: bool = True) -> None:
+    """Save a full-page screenshot, and fail on a serious accessibility problem in it (a page
+    with JavaScript off cannot run axe: pass `audited=False`)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    audit(page, name)
+    if audited:
+        audit(page, name)
 
 
 def sign_in(page: Page, username: str) -> None:
@@ -143,7 +118,8 @@ def sticking_out(page: Page, width: int) -> list[str]:
             for (const node of document.querySelectorAll("body *")) {
                 const box = node.getBoundingClientRect();
                 const visible = getComputedStyle(node).overflowX === "visible";
-                const reach = visible ? Math.max(box.right, box.left + node.scrollWidth) : box.right;
+                const reach = visible
+                    ? Math.max(box.right, box.left + node.scrollWidth) : box.right;
                 if (reach <= width + 0.5) continue;
                 if (out.some((o) => o.node.contains(node))) continue;
                 let clipped = false;

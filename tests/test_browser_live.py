@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from scheduler import metrics, trials
 from scheduler.models import Sweep, Trial
-from tests.browsing import browser, off_thread, page, shot, sign_in  # noqa: F401
+from tests.browsing import off_thread, shot, sign_in
 from tests.conftest import wait_for
 from tests.sweeps import finish_rung, started_sweep, tiny_yaml
 

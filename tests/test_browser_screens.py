@@ -11,8 +11,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from scheduler import access, sharing, sweeps
-from tests.browsing import (  # noqa: F401
-    DESKTOP, PHONE, browser, off_thread, open_page, page_width, shot, sign_in,
+from tests.browsing import (
+    DESKTOP,
+    PHONE,
+    off_thread,
+    open_page,
+    page_width,
+    shot,
+    sign_in,
     sticking_out,
 )
 from tests.sweeps import finish_rung, started_sweep, tiny_yaml

@@ -223,6 +223,23 @@ def cast(db):
     return type("Cast", (), {"team": team, "other_team": other, **users})
 
 
+@pytest.fixture
+def sweep(cast):
+    """A 22-trial sweep whose bracket s=2 finished rung 0 and promoted three configs."""
+    from scheduler.models import Sweep
+    from tests.sweeps import finish_rung, started_sweep
+
+    found = started_sweep(cast.team, cast.member)
+    finish_rung(found, 2, 0)
+    return Sweep.objects.get(pk=found.pk)
+
+
+def login(client, user):
+    """Sign a Django test client in as `user` and return it."""
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's Chromium under Playwright (see tests/browsing.py for the page helpers)."""

@@ -20,22 +20,10 @@ from django.utils import timezone
 
 from scheduler import sweeps
 from scheduler.models import Sweep
-from tests.sweeps import finish_rung, started_sweep, tiny_yaml
+from tests.conftest import login
+from tests.sweeps import started_sweep, tiny_yaml
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sweep(cast, no_celery):
-    """A 22-trial sweep whose bracket s=2 finished rung 0 and promoted three configs."""
-    found = started_sweep(cast.team, cast.member)
-    finish_rung(found, 2, 0)
-    return Sweep.objects.get(pk=found.pk)
-
-
-def client_for(client: Client, user) -> Client:
-    client.force_login(user)
-    return client
 
 
 def text_of(html: str) -> str:
@@ -53,7 +41,7 @@ def cell_text(html: str, key: str) -> str:
 
 
 def test_a_running_sweep_says_waiting_for_rungs_not_started(client, cast, sweep):
-    state = client_for(client, cast.viewer).get(f"/ui/sweeps/{sweep.pk}/state/").json()
+    state = login(client, cast.viewer).get(f"/ui/sweeps/{sweep.pk}/state/").json()
     assert "waiting" in cell_text(state["brackets"], "2:2")
     assert "never run" not in state["brackets"] + state["stats"]
 
@@ -64,7 +52,7 @@ def test_a_stopped_sweep_shows_what_ran_what_stopped_and_what_never_ran(client, 
     running.save(update_fields=["status", "started_at"])
     sweeps.stop_sweep(sweep.pk)
     counts = dict(sweep.trials.values_list("status").annotate(n=Count("id")).order_by())
-    state = client_for(client, cast.viewer).get(f"/ui/sweeps/{sweep.pk}/state/").json()
+    state = login(client, cast.viewer).get(f"/ui/sweeps/{sweep.pk}/state/").json()
     stats = text_of(state["stats"])
 
     ran = counts.get("succeeded", 0)
@@ -85,7 +73,7 @@ def test_a_stopped_sweep_shows_what_ran_what_stopped_and_what_never_ran(client, 
 def test_the_trial_fragment_carries_metric_times_exit_code_and_lineage(client, cast, sweep):
     trial = sweep.trials.filter(bracket=2, rung=0, promoted=True).first()
     child = sweep.trials.get(parent=trial)
-    page = client_for(client, cast.viewer).get(f"/trials/{trial.pk}/").content.decode()
+    page = login(client, cast.viewer).get(f"/trials/{trial.pk}/").content.decode()
     assert f'data-config="{trial.config_id}"' in page and 'id="trial-facts"' in page
 
     live = client.get(f"/ui/trials/{trial.pk}/live/").json()
@@ -104,7 +92,7 @@ def test_the_trial_fragment_carries_metric_times_exit_code_and_lineage(client, c
 def test_the_sweeps_fragment_carries_tab_counts_summary_and_fresh_ages(
     client, cast, sweep, no_celery
 ):
-    viewer = client_for(client, cast.viewer)
+    viewer = login(client, cast.viewer)
     before = viewer.get(f"/ui/sweeps/rows/?ids={sweep.pk}&status=running").json()
     assert "1 sweep running in your teams" in text_of(before["summary"])
     Sweep.objects.filter(pk=sweep.pk).update(created_at=timezone.now() - timedelta(hours=3))
@@ -124,7 +112,7 @@ def test_the_sweeps_fragment_carries_tab_counts_summary_and_fresh_ages(
 @pytest.mark.parametrize("who", ["viewer", "outsider"])
 def test_launching_into_a_team_the_user_may_not_create_in_is_refused(client, cast, who):
     before = Sweep.objects.count()
-    response = client_for(client, getattr(cast, who)).post(
+    response = login(client, getattr(cast, who)).post(
         "/sweeps/new/", {"yaml": tiny_yaml(), "team": cast.team.pk, "action": "launch"}
     )
     assert response.status_code == 400
@@ -134,7 +122,7 @@ def test_launching_into_a_team_the_user_may_not_create_in_is_refused(client, cas
 
 
 def test_launching_into_a_team_the_user_is_a_member_of_works(client, cast, no_celery):
-    response = client_for(client, cast.member).post(
+    response = login(client, cast.member).post(
         "/sweeps/new/", {"yaml": tiny_yaml(), "team": cast.team.pk, "action": "launch"}
     )
     assert response.status_code == 302
@@ -143,7 +131,7 @@ def test_launching_into_a_team_the_user_is_a_member_of_works(client, cast, no_ce
 
 def test_an_uploaded_file_is_named_after_it_is_read(client, cast):
     upload = SimpleUploadedFile("my-sweep.yml", tiny_yaml(name="uploaded").encode())
-    response = client_for(client, cast.member).post(
+    response = login(client, cast.member).post(
         "/sweeps/new/", {"file": upload, "team": cast.team.pk, "action": "preview"}
     )
     page = response.content.decode()
@@ -156,7 +144,7 @@ def test_an_uploaded_file_is_named_after_it_is_read(client, cast):
 
 def test_another_teams_sweep_is_a_branded_404_without_url_patterns(client, cast, no_celery):
     theirs = started_sweep(cast.other_team, cast.outsider, tiny_yaml(name="theirs"))
-    response = client_for(client, cast.viewer).get(f"/sweeps/{theirs.pk}/")
+    response = login(client, cast.viewer).get(f"/sweeps/{theirs.pk}/")
     page = response.content.decode()
     assert response.status_code == 404
     assert "Page not found" in page and 'class="topbar"' in page and "Sign out" in page

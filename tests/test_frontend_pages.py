@@ -13,22 +13,10 @@ from django.utils import timezone
 
 from scheduler import access, results, sweeps
 from scheduler.models import Config, MetricPoint, RungDecision, ShareLink, Sweep, Trial
+from tests.conftest import login
 from tests.sweeps import finish_rung, position, started_sweep, tiny_yaml
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sweep(cast):
-    """A 22-trial sweep whose bracket s=2 finished rung 0 and promoted three configs."""
-    found = started_sweep(cast.team, cast.member)
-    finish_rung(found, 2, 0)
-    return Sweep.objects.get(pk=found.pk)
-
-
-def login(client: Client, user) -> Client:
-    client.force_login(user)
-    return client
 
 
 def share_link(sweep: Sweep, user) -> str:

@@ -52,22 +52,29 @@ class Cell:
         return self.counts.get("stopped", 0) - self.stopped_unstarted
 
     @property
+    def shown_counts(self) -> dict[str, int]:
+        """The counts per status, with only the stopped trials that had started as stopped:
+        the ones stopped before starting count as never run."""
+        return {**self.counts, "stopped": self.stopped}
+
+    @property
     def never_run(self) -> int:
-        """Planned runs that will not happen (0 while the sweep is active)."""
-        if not self.ended:
-            return 0
-        return max(self.configs - self.total, 0) + self.stopped_unstarted
+        """Planned runs that will not happen: trials stopped before they started and, once
+        the sweep has ended, configs that never got a trial."""
+        unplanted = max(self.configs - self.total, 0) if self.ended else 0
+        return unplanted + self.stopped_unstarted
 
     @property
     def segments(self) -> list[tuple[str, float]]:
         """Return (status, percent of planned configs) for the cell's status bar."""
         width = max(self.configs, self.total, 1)
-        return [(s, 100 * self.counts[s] / width) for s in STATUSES if self.counts.get(s)]
+        shown = self.shown_counts
+        return [(s, 100 * shown[s] / width) for s in STATUSES if shown.get(s)]
 
     @property
     def live(self) -> list[tuple[str, int, str]]:
         """Return (css key, count, label) for each non-zero count the cell shows."""
-        shown = {**self.counts, "stopped": self.stopped}
+        shown = self.shown_counts
         found = [(s, shown[s], s) for s in STATUSES if shown.get(s)]
         return found + ([("never", self.never_run, "never run")] if self.never_run else [])
 

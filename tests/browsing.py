@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.db import connections
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import ARTIFACTS
@@ -67,7 +68,14 @@ def off_thread(make: Callable[[], Any]) -> Any:
     """Run `make` in another thread and return its result: Playwright's event loop in this
     thread would keep the events it writes from being published."""
     made: list[Any] = []
-    thread = threading.Thread(target=lambda: made.append(make()))
+
+    def run() -> None:
+        try:
+            made.append(make())
+        finally:
+            connections.close_all()  # give the thread's connection back to the pool
+
+    thread = threading.Thread(target=run)
     thread.start()
     thread.join()
     assert made, "the setup thread failed; see its traceback above"

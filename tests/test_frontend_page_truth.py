@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone
 
-from scheduler import sweeps
+from scheduler import sweeps, trials
 from scheduler.models import Sweep
 from tests.conftest import login
 from tests.sweeps import started_sweep, tiny_yaml
@@ -44,6 +44,15 @@ def test_a_running_sweep_says_waiting_for_rungs_not_started(client, cast, sweep)
     state = login(client, cast.viewer).get(f"/ui/sweeps/{sweep.pk}/state/").json()
     assert "waiting" in cell_text(state["brackets"], "2:2")
     assert "never run" not in state["brackets"] + state["stats"]
+
+
+def test_a_trial_killed_before_it_started_never_ran(client, cast, sweep, no_celery):
+    queued = sweep.trials.filter(bracket=2, rung=1, status="queued").first()
+    assert trials.kill(queued.pk)
+    state = login(client, cast.viewer).get(f"/ui/sweeps/{sweep.pk}/state/").json()
+    cell = cell_text(state["brackets"], "2:1")
+    assert "1 never run" in cell and "stopped" not in cell
+    assert "1 never run" in text_of(state["stats"]) and "stopped" not in text_of(state["stats"])
 
 
 def test_a_stopped_sweep_shows_what_ran_what_stopped_and_what_never_ran(client, cast, sweep):

@@ -14,10 +14,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from scheduler import metrics, trials
+from scheduler import metrics, sweeps, trials
 from scheduler.models import Sweep, Trial
 from tests.browsing import off_thread, shot, sign_in
-from tests.conftest import wait_for
+from tests.conftest import wait_for, wait_until_idle
 from tests.sweeps import finish_rung, started_sweep, tiny_yaml
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -129,6 +129,10 @@ def test_killing_a_trial_from_the_sweep_page_asks_first(page, cast, sweep):
     page.once("dialog", lambda dialog: dialog.accept())
     page.click(f'button[data-kill="{trial.pk}"]')
     wait_for(lambda: Trial.objects.get(pk=trial.pk).status == "stopped", timeout=20)
+    # The server asked the workers for a scheduling step: end the sweep and let that settle,
+    # so no trial of it runs on into the next test.
+    off_thread(lambda: sweeps.stop_sweep(sweep.pk))
+    wait_until_idle()
 
 
 def test_the_editor_lets_the_keyboard_out_and_errors_take_it_to_their_line(page, cast):

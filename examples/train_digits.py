@@ -25,7 +25,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--alpha", type=float, default=1e-4)
-    parser.add_argument("--loss", default="log_loss")
+    # The SGD classifier's loss function (a hyperparameter), not the reported metric `loss`.
+    parser.add_argument("--loss-function", "--loss", dest="loss_function", default="log_loss")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
@@ -45,7 +46,7 @@ def restore(path, args):
             state = pickle.load(f)
         return state["model"], state["epoch"]
     model = SGDClassifier(
-        loss=args.loss,
+        loss=args.loss_function,
         alpha=args.alpha,
         learning_rate="constant",
         eta0=max(args.learning_rate, 1e-6),

@@ -48,16 +48,20 @@ def new_sweep(request: HttpRequest) -> HttpResponse:
 
 
 def submit(request: HttpRequest) -> HttpResponse:
-    text = uploaded_text(request) or request.POST.get("yaml", "")
-    name, team = request.POST.get("name", ""), request.POST.get("team")
+    uploaded = uploaded_text(request)
+    text = uploaded or request.POST.get("yaml", "")
+    name, team = request.POST.get("name", ""), request.POST.get("team", "")
     if request.POST.get("action") == "launch":
         sweep, checked = editor.launch(request.user, text, team, name)
         if sweep is not None:
             return redirect("sweep-detail", sweep.pk)
     else:
         checked = editor.check(text)
-    context = form_context(request, text, checked=checked, name=name, team_id=int(team or 0))
-    return render(request, "frontend/sweep_new.html", context, status=200 if checked.valid else 400)
+    team_id = int(team) if team.isdigit() else 0
+    read = request.FILES["file"].name if uploaded is not None else ""
+    context = form_context(request, text, checked=checked, name=name, team_id=team_id, read=read)
+    ok = checked.valid and not checked.refusal
+    return render(request, "frontend/sweep_new.html", context, status=200 if ok else 400)
 
 
 @require_POST

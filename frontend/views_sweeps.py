@@ -23,7 +23,8 @@ def sweep_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def sweep_rows(request: HttpRequest) -> JsonResponse:
-    """Return fresh row HTML for the sweeps named in `?ids=1,2,3`."""
+    """Return fresh row HTML for the sweeps named in `?ids=1,2,3` (ages included), with the
+    status tabs and summary line for the list filtered by `?status=`."""
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()]
     rows = sweeps.rows_by_id(request.user, ids)
     html = {
@@ -31,4 +32,11 @@ def sweep_rows(request: HttpRequest) -> JsonResponse:
         for row in rows
     }
     status = {row.sweep.pk: row.sweep.status for row in rows}
-    return JsonResponse({"rows": html, "status": status})
+    context = {"list": sweeps.tab_counts(request.user, request.GET.get("status")),
+               "status_tabs": STATUS_TABS}  # fmt: skip
+    return JsonResponse({
+        "rows": html,
+        "status": status,
+        "tabs": render_to_string("frontend/_sweep_tabs.html", context, request),
+        "summary": render_to_string("frontend/_sweep_summary.html", context, request),
+    })  # fmt: skip

@@ -30,6 +30,7 @@ def trial_detail(request: HttpRequest, found: acl.Access, trial_id: int) -> Http
         "socket": f"/ws/sweeps/{found.sweep.pk}/",
         "output": reverse("ui-trial-output", args=[trial_id]),
         "metrics": reverse("ui-trial-metrics", args=[trial_id]),
+        "live": reverse("ui-trial-live", args=[trial_id]),
         "plotly": plotly_url(),
     }
     context = {
@@ -41,6 +42,23 @@ def trial_detail(request: HttpRequest, found: acl.Access, trial_id: int) -> Http
         "urls": urls,
     }
     return render(request, "frontend/trial_detail.html", context)
+
+
+@trial_page()
+def trial_live(request: HttpRequest, found: acl.Access, trial_id: int) -> JsonResponse:
+    """Return the trial page's changing parts, rendered: facts (metric, times, exit code),
+    lineage rows and the promoted chip, with the status and the config's trial ids."""
+    page = q.trial_page(found, trial_id)
+    context = {"page": page, "t": page.trial}
+    trial = page.trial
+    return JsonResponse({
+        "seq": found.sweep.last_seq,
+        "status": trial.status,
+        "promoted": trial.promoted,
+        "lineage_ids": [row.pk for row in page.lineage],
+        "facts": render_to_string("frontend/_trial_facts.html", context, request),
+        "lineage": render_to_string("frontend/_trial_lineage.html", context, request),
+    })  # fmt: skip
 
 
 @require_POST

@@ -265,3 +265,53 @@ def cast(db):
     Membership.objects.create(team=other, user=outsider, role="admin")
     users["outsider"] = outsider
     return type("Cast", (), {"team": team, "other_team": other, **users})
+
+
+@pytest.fixture
+def sweep(cast):
+    """A 22-trial sweep whose bracket s=2 finished rung 0 and promoted three configs."""
+    from scheduler.models import Sweep
+    from tests.sweeps import finish_rung, started_sweep
+
+    found = started_sweep(cast.team, cast.member)
+    finish_rung(found, 2, 0)
+    return Sweep.objects.get(pk=found.pk)
+
+
+def login(client, user):
+    """Sign a Django test client in as `user` and return it."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium under Playwright (see tests/browsing.py for the page helpers)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browsing import CHROMIUM, CHROMIUM_ARGS
+
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django
+    # refuse ORM calls from the test itself; the test code is synchronous, so allow them.
+    # https://docs.djangoproject.com/en/5.2/topics/async/#envvar-DJANGO_ALLOW_ASYNC_UNSAFE
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, asgi_server) -> Iterator[object]:
+    """A fresh desktop-sized page on the test server; fails the test on a page error."""
+    from tests.browsing import open_page
+
+    context, page, errors = open_page(browser, asgi_server)
+    yield page
+    context.close()
+    assert errors == [], errors

@@ -1,81 +1,25 @@
 """What a person does in the browser, in Debian's Chromium, against the real ASGI server,
 a real Celery worker running real trial processes, and Redis.
 
-Screenshots of every page land in artifacts/screenshots/.
+Screenshots land in artifacts/screenshots/, each page audited by axe-core (tests/browsing.py).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import threading
-from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from scheduler import metrics
 from scheduler.models import Sweep
-from tests.conftest import ARTIFACTS, wait_for
+from tests.browsing import off_thread, open_page, shot, sign_in
+from tests.conftest import wait_for
 from tests.sweeps import finish_rung, position, report_lr, started_sweep, tiny_yaml
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-SHOTS = ARTIFACTS / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop running in this thread, which makes Django
-    # refuse ORM calls from the test itself; the test code is synchronous, so allow them.
-    # https://docs.djangoproject.com/en/5.2/topics/async/#envvar-DJANGO_ALLOW_ASYNC_UNSAFE
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(browser, asgi_server) -> Iterator[Page]:
-    context = browser.new_context(base_url=asgi_server, viewport={"width": 1440, "height": 1000})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == [], errors
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-
-
-def sign_in(page: Page, username: str) -> None:
-    page.goto("/accounts/login/")
-    shot(page, "01-login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"pw-{username}-123")
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Sweeps")
 
 
 def type_yaml(page: Page, text: str) -> None:
@@ -190,6 +134,10 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
     page.click("#stop-btn")
     expect(page.locator("#sweep-status .badge")).to_have_text("stopped")
     expect(page.locator('#bracket-live td[data-cell="2:0"]')).to_contain_text("stopped")
+    # What was never started says so: not "waiting", and not counted as done.
+    expect(page.locator('#bracket-live td[data-cell="2:1"]')).to_contain_text("3 never run")
+    expect(page.locator('#bracket-live td[data-cell="2:1"]')).not_to_contain_text("waiting")
+    expect(page.locator("#sweep-stats")).to_contain_text("never run")
     expect(page.locator("#stop-btn")).to_have_count(0)
     assert Sweep.objects.get(pk=stop_id).status == "stopped"
     shot(page, "08-sweep-stopped")
@@ -200,19 +148,13 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
 
 
 def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast):
-    def make() -> None:
-        text = tiny_yaml(cmd="sleep 30", name="no-js")
-        made.append(started_sweep(cast.team, cast.viewer, text))
-        finish_rung(made[0], 2, 0)
+    def make() -> Sweep:
+        sweep = started_sweep(cast.team, cast.viewer, tiny_yaml(cmd="sleep 30", name="no-js"))
+        finish_rung(sweep, 2, 0)
+        return sweep
 
-    # Off the Playwright thread, whose event loop would stop events from being published.
-    made: list[Sweep] = []
-    thread = threading.Thread(target=make)
-    thread.start()
-    thread.join()
-    sweep = made[0]
-    context = browser.new_context(base_url=asgi_server, java_script_enabled=False)
-    page = context.new_page()
+    sweep = off_thread(make)
+    context, page, _ = open_page(browser, asgi_server, java_script_enabled=False)
     page.goto("/accounts/login/")
     page.fill("input[name=username]", "viewer")
     page.fill("input[name=password]", "pw-viewer-123")
@@ -226,12 +168,12 @@ def test_the_sweep_page_works_without_javascript(browser, asgi_server, cast):
     low = sweep.trials.filter(bracket=2, rung=0, config__params__lr__lt=0.5).count()
     expect(page.locator("#trial-rows tbody tr")).to_have_count(low or 1)
     assert "p_lr=%3C0.5" in page.url and "bracket=2" in page.url
-    shot(page, "10-sweep-without-javascript")
+    shot(page, "10-sweep-without-javascript", audited=False)  # audited with JS elsewhere
     context.close()
 
 
 def test_diverged_curves_render_with_gaps_and_markers(page, cast):
-    def make() -> None:
+    def make() -> Sweep:
         sweep = started_sweep(cast.team, cast.viewer, tiny_yaml(cmd="sleep 30", name="diverged"))
         rung = sweep.trials.filter(bracket=2, rung=0).select_related("sweep")
         rung.update(status="running")
@@ -240,21 +182,17 @@ def test_diverged_curves_render_with_gaps_and_markers(page, cast):
             points = [metrics.Point("loss", s, v) for s, v in enumerate([0.9, broken, 0.5])]
             metrics.record(trial, points)
         rung.update(status="succeeded", finished_at=timezone.now())
-        made.append(sweep)
+        return sweep
 
-    # Off the Playwright thread, whose event loop would stop events from being published.
-    made: list[Sweep] = []
-    thread = threading.Thread(target=make)
-    thread.start()
-    thread.join()
+    sweep = off_thread(make)
     sign_in(page, "viewer")
-    page.goto(f"/sweeps/{made[0].pk}/")
+    page.goto(f"/sweeps/{sweep.pk}/")
 
     legend = page.locator("#chart-curves .legendtext")
     expect(legend.filter(has_text="diverged (NaN, ±∞)")).to_have_count(1)
     expect(legend.filter(has_text="rung 0")).to_have_count(1)
     shot(page, "11-diverged-curves")
-    trial = made[0].trials.filter(bracket=2, rung=0).order_by("id").first()
+    trial = sweep.trials.filter(bracket=2, rung=0).order_by("id").first()
     page.goto(f"/trials/{trial.pk}/")
     expect(page.locator("#chart-trial .legendtext").filter(has_text="diverged")).to_have_count(1)
     expect(page.locator("#trial-metric")).to_have_text("0.5")

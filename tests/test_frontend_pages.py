@@ -13,22 +13,10 @@ from django.utils import timezone
 
 from scheduler import access, results, sweeps
 from scheduler.models import Config, MetricPoint, RungDecision, ShareLink, Sweep, Trial
+from tests.conftest import login
 from tests.sweeps import finish_rung, position, started_sweep, tiny_yaml
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sweep(cast):
-    """A 22-trial sweep whose bracket s=2 finished rung 0 and promoted three configs."""
-    found = started_sweep(cast.team, cast.member)
-    finish_rung(found, 2, 0)
-    return Sweep.objects.get(pk=found.pk)
-
-
-def login(client: Client, user) -> Client:
-    client.force_login(user)
-    return client
 
 
 def share_link(sweep: Sweep, user) -> str:
@@ -110,10 +98,8 @@ def test_it_refreshes_rows_by_id_for_live_updates(client, cast, sweep):
     data = login(client, cast.viewer).get(f"/ui/sweeps/rows/?ids={sweep.pk},999999").json()
     assert list(data["rows"]) == [str(sweep.pk)]
     assert data["status"][str(sweep.pk)] == "running"
-    assert login(Client(), cast.outsider).get(f"/ui/sweeps/rows/?ids={sweep.pk}").json() == {
-        "rows": {},
-        "status": {},
-    }
+    hidden = login(Client(), cast.outsider).get(f"/ui/sweeps/rows/?ids={sweep.pk}").json()
+    assert (hidden["rows"], hidden["status"]) == ({}, {})
 
 
 # --- the sweep page without JavaScript ------------------------------------------------------
@@ -255,13 +241,13 @@ def bulk_trials(sweep: Sweep, n: int) -> int:
 # --- the new-sweep page ---------------------------------------------------------------------
 
 
-def test_it_starts_a_new_sweep_from_the_runnable_example(client, cast):
-    example = (settings.BASE_DIR / "examples" / "hyperband.yml").read_text()
+def test_it_starts_a_new_sweep_from_the_small_runnable_example(client, cast):
+    example = (settings.BASE_DIR / "examples" / "quick.yml").read_text()
     page = login(client, cast.member).get("/sweeps/new/").content.decode()
-    assert html.escape(example) in page and "name: digits-hyperband" in page
+    assert html.escape(example) in page and "name: digits-quick" in page
     assert (settings.BASE_DIR / "examples" / "train_digits.py").exists()
     result = client.post("/ui/validate/", json.dumps({"yaml": example}), "application/json")
-    assert result.json()["valid"] and result.json()["plan"]["total_trials"] == 206
+    assert result.json()["valid"] and result.json()["plan"]["total_trials"] == 22
 
 
 def test_it_validates_yaml_with_every_error_at_its_line(client, cast):
@@ -323,14 +309,6 @@ def test_it_prefills_a_clone_with_the_sweeps_yaml(client, cast, sweep):
     assert "Cloned from" in page and "max_iter: 9" in page and "tiny (clone)" in page
     viewer = login(Client(), cast.viewer).get(f"/sweeps/new/?clone={sweep.pk}").content.decode()
     assert "Cloned from" not in viewer
-
-
-def test_it_never_launches_in_a_team_where_i_am_only_a_viewer(client, cast):
-    client = login(client, cast.viewer)
-    client.post("/sweeps/new/", {"yaml": tiny_yaml(name="v"), "action": "launch",
-                                 "team": cast.team.pk})  # fmt: skip
-    sweep = Sweep.objects.get(name="v")
-    assert sweep.team != cast.team and sweep.team.personal
 
 
 # --- trial page, charts, downloads ----------------------------------------------------------

@@ -20,9 +20,15 @@ LOG_SIZE = 100
 
 @dataclass(frozen=True)
 class Progress:
+    """Trials that ran to their end (`done`), hold a slot (`active`), were stopped after
+    they started (`stopped`), and planned runs that will never happen (`never_run`, once
+    the sweep has ended), out of the `planned` trials."""
+
     done: int
     active: int
     planned: int
+    stopped: int = 0
+    never_run: int = 0
 
     @property
     def percent(self) -> int:
@@ -55,10 +61,12 @@ class SweepPage:
 
 
 def progress_of(table: BracketTable, planned: int) -> Progress:
-    """Sum the bracket table's live counts: trials ended and trials holding a slot."""
+    """Sum the bracket table's live counts: trials run, holding a slot, stopped, never run."""
     cells = [cell for _, row in table.rows for cell in row if cell is not None]
     occupying = sum(cell.counts.get(s, 0) for cell in cells for s in Trial.OCCUPYING)
-    return Progress(sum(cell.done for cell in cells), occupying, planned)
+    done = sum(cell.ran for cell in cells)
+    stopped = sum(cell.stopped for cell in cells)
+    return Progress(done, occupying, planned, stopped, sum(cell.never_run for cell in cells))
 
 
 def sweep_state(sweep: Sweep) -> SweepState:

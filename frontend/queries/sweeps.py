@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q
 
 from scheduler import access
-from scheduler.models import Sweep, SweepStatus, Trial, ranked_q
+from scheduler.models import Sweep, SweepStatus, Trial, TrialStatus, ranked_q
 
 from .common import metric_of, page_number
 
@@ -23,6 +23,7 @@ class SweepRow:
     planned: int
     best: float | None
     metric: str
+    stopped: int = 0
 
     @property
     def percent(self) -> int:
@@ -44,13 +45,31 @@ def status_filter(raw: str | None) -> str:
     return raw if raw in (*SweepStatus.values, "active") else ""
 
 
-def sweep_list(user, status: str | None = None, page: Any = 1) -> SweepList:
-    """Return one page of the sweeps a user can see, newest first."""
+@dataclass(frozen=True)
+class TabCounts:
+    """What the status tabs and the summary line show: sweeps per status, and the total
+    under the chosen status filter."""
+
+    status: str
+    counts: dict[str, int]
+    total: int
+
+
+def tab_counts(user, status: str | None = None) -> TabCounts:
+    """Count the sweeps a user can see per status (one query)."""
     status = status_filter(status)
     visible = access.visible_sweeps(user)
     counts = dict(visible.values_list("status").annotate(n=Count("id")).order_by())
-    chosen = visible.filter(**status_query(status)) if status else visible
     total = sum(n for s, n in counts.items() if not status or s in statuses(status))
+    return TabCounts(status, counts, total)
+
+
+def sweep_list(user, status: str | None = None, page: Any = 1) -> SweepList:
+    """Return one page of the sweeps a user can see, newest first."""
+    tabs = tab_counts(user, status)
+    status, counts, total = tabs.status, tabs.counts, tabs.total
+    visible = access.visible_sweeps(user)
+    chosen = visible.filter(**status_query(status)) if status else visible
     pages = max(1, math.ceil(total / PAGE_SIZE))
     number = page_number(page, pages)
     start = (number - 1) * PAGE_SIZE
@@ -77,7 +96,8 @@ def rows(sweeps: list[Sweep]) -> list[SweepRow]:
         for row in Trial.objects.filter(sweep__in=[s.pk for s in sweeps])
         .values("sweep_id")
         .annotate(
-            done=Count("id", filter=Q(status__in=Trial.ENDED)),
+            done=Count("id", filter=Q(status__in=Trial.ENDED) & ~Q(status=TrialStatus.STOPPED)),
+            stopped=Count("id", filter=Q(status=TrialStatus.STOPPED)),
             low=Min("metric_value", filter=ranked),
             high=Max("metric_value", filter=ranked),
         )
@@ -91,7 +111,8 @@ def row_of(sweep: Sweep, stat: dict[str, Any]) -> SweepRow:
     best = stat.get("high" if metric.maximize else "low") if metric else None
     planned = int((sweep.plan or {}).get("total_trials") or 0)
     name = metric.name if metric else ""
-    return SweepRow(sweep, int(stat.get("done") or 0), planned, best, name)
+    done, stopped = int(stat.get("done") or 0), int(stat.get("stopped") or 0)
+    return SweepRow(sweep, done, planned, best, name, stopped)
 
 
 def rows_by_id(user, ids: list[int]) -> list[SweepRow]:

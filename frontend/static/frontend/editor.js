@@ -75,17 +75,17 @@ function syncScroll() {
   marks.style.transform = `translate(${-textarea.scrollLeft}px, ${-textarea.scrollTop}px)`;
 }
 
+// Each issue starts with a button, so the list is reachable by keyboard: it moves the cursor
+// to the issue's line and column in the editor.
+function issueItem(kind, line, column, message) {
+  const jump = el("button", { type: "button", class: "pos", text: `Line ${line}, col ${column}`, title: "Go to this line in the editor" });
+  const item = el("li", { class: `issue ${kind}`, "data-line": line, "data-column": column }, jump, " ", message);
+  item.addEventListener("click", () => jumpTo(line, column));
+  return item;
+}
+
 function renderIssues(result) {
-  const items = issues.map((issue) => {
-    const item = el(
-      "li",
-      { class: `issue ${issue.kind}`, "data-line": issue.line, "data-column": issue.column },
-      el("span", { class: "pos", text: `Line ${issue.line}, col ${issue.column}` }),
-      issue.message,
-    );
-    item.addEventListener("click", () => jumpTo(issue.line, issue.column));
-    return item;
-  });
+  const items = issues.map((issue) => issueItem(issue.kind, issue.line, issue.column, issue.message));
   issuesList.replaceChildren(...items);
   const errors = result.errors.length;
   status.replaceChildren(
@@ -138,22 +138,38 @@ textarea.addEventListener("input", () => {
   validateSoon();
 });
 textarea.addEventListener("scroll", syncScroll);
+// Tab indents; Escape releases the keyboard, so the Tab after it moves on to the next control
+// (the hint under the editor says so).
+let released = false;
 textarea.addEventListener("keydown", (event) => {
-  if (event.key !== "Tab" || event.shiftKey) return;
+  if (event.key === "Escape") {
+    released = true;
+    return;
+  }
+  if (event.key !== "Tab" || event.shiftKey || released) {
+    released = false;
+    return;
+  }
   event.preventDefault();
   textarea.setRangeText("  ", textarea.selectionStart, textarea.selectionEnd, "end");
   textarea.dispatchEvent(new Event("input"));
+});
+textarea.addEventListener("focus", () => {
+  released = false;
 });
 fileInput?.addEventListener("change", async () => {
   const file = fileInput.files[0];
   if (!file) return;
   textarea.value = await file.text();
   fileInput.value = ""; // the editor now holds the text: edits must not be overridden by the upload
+  document.getElementById("file-read").textContent = `Read ${file.name} into the editor`;
   renderGutter();
   validate();
 });
 for (const item of issuesList.querySelectorAll(".issue")) {
-  item.addEventListener("click", () => jumpTo(Number(item.dataset.line), Number(item.dataset.column)));
+  const { line, column } = item.dataset;
+  const message = item.lastChild.textContent.trim();
+  item.replaceWith(issueItem(item.classList.contains("error") ? "error" : "warning", Number(line), Number(column), message));
 }
 
 document.getElementById("editor").classList.add("enhanced");

@@ -67,17 +67,31 @@ const refreshStateSoon = throttle(() => refreshState().catch(console.error), 400
 
 // --- trial table -------------------------------------------------------------------------
 
-async function refreshTable() {
+let tableStale = false;
+
+// A live refresh never swaps the filter row under the user's cursor: it leaves the table
+// stale until focus leaves the row. A refresh the user asked for (a filter, a sort, a page)
+// always swaps, and puts the cursor back in the field it was in.
+async function refreshTable({ asked = false } = {}) {
   const ticket = ++tableTicket;
   const data = await getJSON(endpoint(urls.trials));
   if (ticket < tableShown) return;
   tableShown = ticket;
-  const focused = document.activeElement?.closest?.("#trial-filters") ? document.activeElement.name : null;
-  if (focused) return; // do not swap the filter row under the user's cursor; the next event will
+  const focused = document.activeElement?.closest?.("#trial-filters") ? document.activeElement : null;
+  if (focused && !asked) {
+    tableStale = true;
+    return;
+  }
+  tableStale = false;
   swapHTML(tableBox, data.html);
+  if (focused?.name) tableBox.querySelector(`#trial-filters [name="${CSS.escape(focused.name)}"]`)?.focus();
 }
 
 const refreshTableSoon = throttle(() => refreshTable().catch(console.error), 1000);
+
+tableBox.addEventListener("focusout", (event) => {
+  if (tableStale && !event.relatedTarget?.closest?.("#trial-filters")) refreshTableSoon();
+});
 
 function navigate(query) {
   const params = new URLSearchParams(query.replace(/^\?/, ""));
@@ -85,7 +99,7 @@ function navigate(query) {
   const search = params.toString();
   history.pushState(null, "", `${location.pathname}${search ? `?${search}` : ""}#trials`);
   tableShown = 0;
-  refreshTable().catch(console.error);
+  refreshTable({ asked: true }).catch(console.error);
   refreshState().catch(console.error);
   charts.filter(chartQuery());
 }
@@ -111,7 +125,7 @@ tableBox.addEventListener("change", (event) => {
 });
 
 window.addEventListener("popstate", () => {
-  refreshTable().catch(console.error);
+  refreshTable({ asked: true }).catch(console.error);
   refreshState().catch(console.error);
   charts.filter(chartQuery());
 });
@@ -122,6 +136,7 @@ document.addEventListener("click", async (event) => {
   const kill = event.target.closest("button[data-kill]");
   if (!kill) return;
   event.preventDefault();
+  if (!confirm(`Kill trial #${kill.dataset.kill}?`)) return;
   kill.disabled = true;
   await postForm(document.getElementById("kill-form"), kill.getAttribute("formaction")).catch(console.error);
 });

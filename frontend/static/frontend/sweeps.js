@@ -1,22 +1,27 @@
-// Sweeps list: live status, progress and best value for every row, new sweeps on top.
+// Sweeps list: live status, progress and best value for every row, new sweeps on top, the
+// status tabs' counts and the summary line; every row's age is re-rendered twice a minute.
 
-import { getJSON, liveStatus, socketURL, statusSets, throttle } from "./util.js";
+import { getJSON, liveStatus, socketURL, statusSets, swapHTML, throttle } from "./util.js";
 
 const table = document.getElementById("sweeps");
+const tabs = document.getElementById("sweep-tabs");
+const summary = document.getElementById("sweeps-summary");
+const wanted = new URLSearchParams(location.search).get("status") || "";
 const pending = new Set();
+const AGES_EVERY_MS = 30_000;
 
 function matchesFilter(status) {
-  const wanted = table?.dataset.status;
   if (!wanted) return true;
   if (wanted === "active") return statusSets.sweep_active.includes(status);
   return status === wanted;
 }
 
-async function refresh() {
-  const ids = [...pending];
-  pending.clear();
-  if (!ids.length || !table) return;
-  const data = await getJSON(`/ui/sweeps/rows/?ids=${ids.join(",")}`);
+function visibleIds() {
+  return [...(table?.tBodies[0].rows || [])].map((row) => row.dataset.sweep).filter(Boolean);
+}
+
+function applyRows(data) {
+  if (!table) return;
   const body = table.tBodies[0];
   for (const [id, html] of Object.entries(data.rows)) {
     const template = document.createElement("template");
@@ -25,7 +30,9 @@ async function refresh() {
     const current = body.querySelector(`tr[data-sweep="${id}"]`);
     if (current) {
       if (Number(current.dataset.seq) > Number(row.dataset.seq)) continue; // stale answer
+      const changed = current.dataset.seq !== row.dataset.seq;
       current.replaceWith(row);
+      if (!changed) continue; // only its age moved on
     } else if (table.dataset.page === "1" && matchesFilter(data.status[id])) {
       body.prepend(row);
     } else continue;
@@ -33,7 +40,22 @@ async function refresh() {
   }
 }
 
+async function refresh() {
+  const ids = [...pending];
+  pending.clear();
+  const query = new URLSearchParams({ ids: ids.join(","), status: wanted });
+  const data = await getJSON(`/ui/sweeps/rows/?${query}`);
+  applyRows(data);
+  swapHTML(tabs, data.tabs);
+  summary.textContent = data.summary.trim();
+}
+
 const refreshSoon = throttle(() => refresh().catch(console.error), 1000);
+
+function refreshAll() {
+  for (const id of visibleIds()) pending.add(id);
+  refreshSoon();
+}
 
 function connect(delay = 500) {
   const ws = new WebSocket(socketURL("/ws/sweeps/"));
@@ -47,10 +69,10 @@ function connect(delay = 500) {
   ws.onclose = () => {
     liveStatus("off", "Reconnecting…");
     // Rows may have changed while we were away: refresh all of them once reconnected.
-    for (const row of table?.tBodies[0].rows || []) if (row.dataset.sweep) pending.add(row.dataset.sweep);
     setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
-    refreshSoon();
+    refreshAll();
   };
 }
 
-if (table) connect();
+connect();
+setInterval(refreshAll, AGES_EVERY_MS);

@@ -1,15 +1,18 @@
 // The trial page, live: status, metrics chart and output tail while the trial runs.
 
 import { SeqSocket } from "./live.js";
-import { DIVERGED_AXIS, diverged, divergedTrace, getJSON, loadPlotly, num, statusSets, throttle, withShare } from "./util.js";
+import { DIVERGED_AXIS, diverged, divergedTrace, getJSON, loadPlotly, num, statusSets, swapHTML, throttle, withShare } from "./util.js";
 
 const root = document.getElementById("trial");
 const urls = JSON.parse(document.getElementById("trial-urls").textContent);
 const trialId = Number(root.dataset.trial);
+const configId = Number(root.dataset.config);
 const share = root.dataset.share;
 const chart = document.getElementById("chart-trial");
 const COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2"];
 let series = {};
+let liveSeq = Number(root.dataset.seq);
+let lineage = new Set([...document.querySelectorAll("#lineage-rows a")].map((a) => Number(a.textContent.slice(1))));
 chart.innerHTML = '<p class="chart-empty">Loading…</p>';
 let Plotly = null;
 
@@ -82,6 +85,25 @@ function setStatus(status) {
   document.getElementById("output-note").textContent = status === "running" ? "live tail" : "final tail";
 }
 
+// Metric, times, exit code, duration and lineage: re-rendered by the server on this config's events.
+async function refreshLive() {
+  const data = await getJSON(withShare(urls.live, share));
+  if (data.seq < liveSeq) return; // older than what is on screen
+  liveSeq = data.seq;
+  swapHTML(document.getElementById("trial-facts"), data.facts);
+  swapHTML(document.getElementById("lineage-rows"), data.lineage);
+  document.getElementById("trial-promoted").hidden = !data.promoted;
+  lineage = new Set(data.lineage_ids);
+  if (data.status !== root.dataset.status) setStatus(data.status);
+}
+
+const refreshLiveSoon = throttle(() => refreshLive().catch(console.error), 500);
+
+function concernsThisConfig(p) {
+  const ids = [p.trial, ...(p.trials || []), ...(p.stopped_trials || [])];
+  return ids.some((id) => lineage.has(id)) || p.config === configId || (p.configs || []).includes(configId);
+}
+
 // Output is saved with each heartbeat; poll it only while this trial runs.
 function tick() {
   if (root.dataset.status === "running") refreshOutputSoon();
@@ -93,6 +115,7 @@ new SeqSocket(urls.socket, {
   share,
   onEvent: (event) => {
     const p = event.payload || {};
+    if (concernsThisConfig(p)) refreshLiveSoon();
     const mine = p.trial === trialId || (p.trials || []).includes(trialId) || (p.stopped_trials || []).includes(trialId);
     if (!mine) return;
     if (p.status && p.trial === trialId) setStatus(p.status);

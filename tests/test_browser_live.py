@@ -76,9 +76,9 @@ def test_the_trial_page_shows_its_trial_ending_without_a_reload(page, cast, swee
     mark(page)
 
     def run_and_fail() -> Trial:
-        trials.claim(trial.pk, "test-runner", lambda t: None)
+        claimed = trials.claim(trial.pk, "test-runner", lambda t: None)
         metrics.record(Trial.objects.get(pk=trial.pk), [metrics.Point("loss", 1, 0.4242)])
-        trials.finish(trial.pk, 3, "", "out", "boom")
+        trials.finish(claimed.fence, 3, "", "out", "boom")
         return Trial.objects.get(pk=trial.pk)
 
     ended = off_thread(run_and_fail)

@@ -3,11 +3,13 @@
 supervisord restarts any process that dies and leaves the others running. It stops each
 program's whole process group, and its own exit (Ctrl-C, SIGTERM) stops them all.
 
-    python -m hbsite.supervise            # what `make run` starts after the demo sweep
+    hbsite run                            # migrate, the demo sweep, then this
+    python -m hbsite.supervise            # only this
     python -m hbsite.supervise --print    # print the generated configuration and exit
 
 The configuration is generated into the data directory's `supervisor/` folder (created
-here), from the environment: HBSITE_HOST, HBSITE_PORT, HBSITE_RUNNERS.
+here, with supervisord's log), from the environment: HBSITE_HOST, HBSITE_PORT,
+HBSITE_RUNNERS. The programs run in HBSITE_WORKDIR_BASE.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import shlex
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 CELERY = [sys.executable, "-m", "celery", "-A", "hbsite"]
 WORKER_FLAGS = ["--pool", "threads", "--without-gossip", "--without-mingle", "-l", "INFO"]
 
@@ -25,20 +26,25 @@ WORKER_FLAGS = ["--pool", "threads", "--without-gossip", "--without-mingle", "-l
 def programs(env: dict[str, str]) -> dict[str, list[str]]:
     """Return each program's argv: the processes of the README's Processes table."""
     host, port = env.get("HBSITE_HOST", "127.0.0.1"), env.get("HBSITE_PORT", "8000")
-    runners = env.get("HBSITE_RUNNERS", "4")
     uvicorn = [sys.executable, "-m", "uvicorn", "hbsite.asgi:application"]
     return {
         "web": [*uvicorn, "--host", host, "--port", port],
-        "scheduler": [*CELERY, "worker", "-Q", "scheduler", "-c", "2", "-n", "scheduler@%%h",
+        "scheduler": [*CELERY, "worker", "-Q", "scheduler", "-c", "2", "-n", "scheduler@%h",
                       *WORKER_FLAGS],
-        "runner": [*CELERY, "worker", "-Q", "trials", "-c", runners, "-n", "runner@%%h",
-                   *WORKER_FLAGS],
+        "runner": runner_argv(env.get("HBSITE_RUNNERS", "4"), "runner@%h"),
         "beat": [*CELERY, "beat", "-l", "INFO"],
     }  # fmt: skip
 
 
-def config(state_dir: Path, env: dict[str, str]) -> str:
-    """Return supervisord's configuration; its socket, pid and log live in `state_dir`."""
+def runner_argv(concurrency: str, name: str) -> list[str]:
+    """Return a runner's argv: a Celery worker on the `trials` queue, `concurrency` trials
+    at a time, named `name` (Celery expands `%h` to the host name)."""
+    return [*CELERY, "worker", "-Q", "trials", "-c", concurrency, "-n", name, *WORKER_FLAGS]
+
+
+def config(state_dir: Path, env: dict[str, str], workdir: Path) -> str:
+    """Return supervisord's configuration; its socket, pid and log live in `state_dir`,
+    the programs run in `workdir`."""
     sections = [
         "[supervisord]",
         "nodaemon=true",
@@ -59,8 +65,9 @@ def config(state_dir: Path, env: dict[str, str]) -> str:
         sections += [
             "",
             f"[program:{name}]",
-            f"command={shlex.join(argv)}",
-            f"directory={ROOT}",
+            # supervisord expands %(name)s in values, so a literal % is written %%.
+            f"command={shlex.join(argv).replace('%', '%%')}",
+            f"directory={workdir}",
             "autorestart=true",
             "startsecs=1",
             "startretries=1000",
@@ -74,19 +81,22 @@ def config(state_dir: Path, env: dict[str, str]) -> str:
     return "\n".join(sections) + "\n"
 
 
-def state_dir() -> Path:
-    """Return (and create) the folder for supervisord's files, inside the data directory."""
+def folders() -> tuple[Path, Path]:
+    """Return (and create) the folder for supervisord's files, inside the data directory,
+    and the programs' working directory."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hbsite.settings")
     from django.conf import settings
 
     path = Path(settings.HBSITE_DATA_DIR) / "supervisor"
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    workdir = Path(settings.HBSITE_WORKDIR_BASE)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return path, workdir
 
 
 def main(argv: list[str]) -> None:
-    folder = state_dir()
-    text = config(folder, dict(os.environ))
+    folder, workdir = folders()
+    text = config(folder, dict(os.environ), workdir)
     if "--print" in argv:
         sys.stdout.write(text)
         return

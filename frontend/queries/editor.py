@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.template.loader import render_to_string
 
+from hbsite import examples
 from scheduler import access as acl
 from scheduler import intake, planning, sweeps
 from scheduler import spec as specs
@@ -87,5 +86,5 @@ def launch(user, text: str, team_id: Any, name: str) -> tuple[Sweep | None, Chec
 
 
 def example() -> str:
-    """Return the new-sweep editor's starting YAML: examples/hyperband.yml, which runs."""
-    return (Path(settings.BASE_DIR) / "examples" / "hyperband.yml").read_text(encoding="utf-8")
+    """Return the new-sweep editor's starting YAML: the shipped hyperband.yml, which runs."""
+    return examples.read("hyperband.yml")

@@ -67,6 +67,14 @@ def quantile(values: list[float], q: float) -> float:
 class HbsiteCollector(Collector):
     """Reads the gauges above from PostgreSQL and Redis at every scrape."""
 
+    NAMES = ("hbsite_trials", "hbsite_sweeps", "hbsite_queue_depth",
+             "hbsite_scheduling_latency_trials", "hbsite_scheduling_latency_seconds")  # fmt: skip
+
+    def describe(self) -> Iterator[Metric]:
+        """The names only: registering must not touch the database (it may not exist yet)."""
+        for name in self.NAMES:
+            yield GaugeMetricFamily(name, "")
+
     def collect(self) -> Iterator[Metric]:
         yield self.by_status("hbsite_trials", "Trials by status", Trial, TrialStatus.values)
         yield self.by_status("hbsite_sweeps", "Sweeps by status", Sweep, SweepStatus.values)

@@ -14,12 +14,15 @@ HBSITE_RUNNERS. The programs run in HBSITE_WORKDIR_BASE.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 CELERY = [sys.executable, "-m", "celery", "-A", "hbsite"]
+MAX_SOCKET_PATH = 100
 WORKER_FLAGS = ["--pool", "threads", "--without-gossip", "--without-mingle", "-l", "INFO"]
 
 
@@ -34,6 +37,17 @@ def programs(env: dict[str, str]) -> dict[str, list[str]]:
         "runner": runner_argv(env.get("HBSITE_RUNNERS", "4"), "runner@%h"),
         "beat": [*CELERY, "beat", "-l", "INFO"],
     }  # fmt: skip
+
+
+def socket_path(state_dir: Path) -> Path:
+    """Return supervisord's control socket: in `state_dir`, or in the temporary directory
+    under a name derived from `state_dir` when that path is too long for a Unix socket
+    (108 bytes on Linux, 104 on macOS)."""
+    path = state_dir / "supervisor.sock"
+    if len(os.fsencode(path)) < MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"hbsite-supervisor-{digest}.sock"
 
 
 def runner_argv(concurrency: str, name: str) -> list[str]:
@@ -53,10 +67,10 @@ def config(state_dir: Path, env: dict[str, str], workdir: Path) -> str:
         f"childlogdir={state_dir}",
         "",
         "[unix_http_server]",
-        f"file={state_dir / 'supervisor.sock'}",
+        f"file={socket_path(state_dir)}",
         "",
         "[supervisorctl]",
-        f"serverurl=unix://{state_dir / 'supervisor.sock'}",
+        f"serverurl=unix://{socket_path(state_dir)}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",

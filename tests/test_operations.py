@@ -54,7 +54,7 @@ def test_every_model_is_in_the_admin_with_a_working_list(client, cast, no_celery
         url = f"/admin/scheduler/{model._meta.model_name}/"
         assert client.get(url).status_code == 200, url
     page = client.get("/admin/scheduler/trial/?status__exact=queued").content.decode()
-    listed = {int(pk) for pk in re.findall(r'/admin/scheduler/trial/(\d+)/change/', page)}
+    listed = {int(pk) for pk in re.findall(r"/admin/scheduler/trial/(\d+)/change/", page)}
     queued = set(Trial.objects.filter(status="queued").values_list("pk", flat=True))
     assert queued and listed == queued and Trial.objects.exclude(status="queued").exists()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from typing import NamedTuple
@@ -90,23 +91,27 @@ class Command(BaseCommand):
         is one plain line. The last line is the final status line either way.
         """
         out = self.stdout._out  # the raw stream: the wrapper would end every write in \n
-        bar = tqdm(unit="trial", file=out, disable=not self.stdout.isatty(), dynamic_ncols=True)
+        on_tty = self.stdout.isatty()
+        # A terminal that reports no size (a bare pseudo-terminal) counts as 80 × 24: tqdm
+        # would otherwise draw nothing there.
+        size = shutil.get_terminal_size()
+        bar = tqdm(unit="trial", file=out, disable=not on_tty, ncols=size.columns, nrows=size.lines)
         seen = ""
         with bar:
             while True:
                 sweep = Sweep.objects.get(pk=sweep_id)
                 progress = sweep_progress(sweep)
-                if bar.disable and progress.line != seen:
+                if not on_tty and progress.line != seen:
                     self.stdout.write(progress.line)
                     seen = progress.line
-                elif not bar.disable:
+                elif on_tty:
                     bar.total, bar.n = progress.planned, progress.done
                     bar.set_description(f"sweep {sweep.pk} {sweep.status}", refresh=False)
                     bar.set_postfix_str(progress.counts)
                 if not sweep.is_active:
                     break
                 time.sleep(POLL_SECONDS)
-        if not bar.disable:
+        if on_tty:
             self.stdout.write(progress.line)
         if sweep.status not in ("succeeded", "early_stopped"):
             sys.exit(1)

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def runner(args: argparse.Namespace) -> int:
     setup_django()
     argv = supervise.runner_argv(str(args.concurrency), args.name)
-    os.execv(argv[0], argv)
+    supervise.exec_replacing(argv[0], argv)
     return 0  # not reached
 
 

@@ -117,7 +117,15 @@ def main(argv: list[str]) -> None:
     path = folder / "supervisord.conf"
     path.write_text(text, encoding="utf-8")
     supervisord = str(Path(sys.executable).parent / "supervisord")
-    os.execv(supervisord, [supervisord, "-c", str(path)])
+    exec_replacing(supervisord, [supervisord, "-c", str(path)])
+
+
+def exec_replacing(program: str, argv: list[str]) -> None:
+    """Replace this process with `program`, writing out what is still buffered first (exec
+    would drop it: e.g. the demo's sign-in hint when stdout is a file or a pipe)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(program, argv)
 
 
 if __name__ == "__main__":

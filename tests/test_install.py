@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, start_process, stop_process, wait_for
+from tests.conftest import ROOT, free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.install
 
@@ -108,7 +108,11 @@ def test_hbsite_run_serves_pages_and_becomes_ready(venv, user_env, process_env, 
     keep = ("DATABASE_URL", "REDIS_URL", "HBSITE_HEARTBEAT_SECONDS", "HBSITE_LOST_AFTER_SECONDS")
     env = {**user_env, **{k: process_env[k] for k in keep}, "HBSITE_PORT": str(port),
            "HBSITE_RUNNERS": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    proc = start_process([str(venv / "bin" / "hbsite"), "run", "--no-demo"], env, "install.log")
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(venv / "bin" / "hbsite"), "run", "--no-demo"], env=env,
+                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: status_of(f"{url}/readyz") == 200, timeout=90, every=0.5)
@@ -118,6 +122,11 @@ def test_hbsite_run_serves_pages_and_becomes_ready(venv, user_env, process_env, 
         stop_process(proc)
     data = Path(user_env["HOME"]) / ".local" / "share" / "hbsite"
     assert (data / "supervisor" / "supervisord.log").is_file()
+    # What ran before supervisord took over the process reached the log, in order.
+    text = log.read_text()
+    assert "Running migrations:" in text and text.index("Running migrations:") < text.index(
+        "supervisord started"
+    )
 
 
 def status_of(url: str) -> int:

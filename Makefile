@@ -4,15 +4,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup services browser lint typecheck benchmark clean
+.PHONY: run test setup lock wheel services browser lint typecheck benchmark clean
 
-$(STAMP): pyproject.toml
+# The exact versions CI and developers install come from requirements.lock (every extra);
+# hbsite itself is installed editable on top, without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Regenerate requirements.lock from pyproject.toml, keeping the pins that still fit
+# (`make lock LOCK_ARGS=--upgrade` moves every pin to the newest version).
+lock: setup
+	$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra dev --extra examples --extra bench $(LOCK_ARGS) --output-file requirements.lock pyproject.toml
+
+# The wheel that `pip install` takes: dist/hbsite-*.whl.
+wheel: setup
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 services:
 	bin/ensure-services
@@ -40,4 +53,4 @@ benchmark: setup services browser
 	$(PY) -m pytest benchmarks -p no:cacheprovider -s $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var dist build .pytest_cache .mypy_cache .ruff_cache

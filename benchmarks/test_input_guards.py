@@ -8,13 +8,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
+from hbsite import examples
 from scheduler import space, spec
 
-REFERENCE = (Path(__file__).resolve().parent.parent / "examples" / "reference.yml").read_text()
+REFERENCE = examples.read("reference.yml")
 
 
 def billion_laughs() -> str:

@@ -7,8 +7,12 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import platformdirs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A source checkout (manage.py beside the package) keeps its data in var/data; an installed
+# package keeps it in the user's data directory, never in site-packages.
+SOURCE_CHECKOUT = (BASE_DIR / "manage.py").is_file() and (BASE_DIR / "pyproject.toml").is_file()
 
 
 def env(name: str, default: str = "") -> str:
@@ -44,11 +48,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_prometheus",
+    "health_check",
     "scheduler",
     "frontend",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "hbsite.urls"
@@ -159,7 +167,15 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # hbsite's own settings.
-HBSITE_DATA_DIR = Path(env("HBSITE_DATA_DIR", str(BASE_DIR / "var" / "data")))
+DEFAULT_DATA_DIR = (
+    BASE_DIR / "var" / "data" if SOURCE_CHECKOUT else Path(platformdirs.user_data_dir("hbsite"))
+)
+# Checkpoints, sweep folders, supervisord's configuration and logs, beat's schedule.
+HBSITE_DATA_DIR = Path(env("HBSITE_DATA_DIR", str(DEFAULT_DATA_DIR))).resolve()
+# What a relative `run.workdir` is resolved against, and where the processes run.
+HBSITE_WORKDIR_BASE = Path(
+    env("HBSITE_WORKDIR_BASE", str(BASE_DIR if SOURCE_CHECKOUT else HBSITE_DATA_DIR))
+)
 # Celery beat's schedule file; beat creates its directory when it starts.
 CELERY_BEAT_SCHEDULE_FILENAME = str(HBSITE_DATA_DIR / "beat" / "celerybeat-schedule")
 HBSITE_API_URL = env("HBSITE_API_URL", "http://127.0.0.1:8000")
@@ -176,6 +192,9 @@ HBSITE_MAX_RETRIES = envint("HBSITE_MAX_RETRIES", 2)
 HBSITE_OUTPUT_TAIL_BYTES = envint("HBSITE_OUTPUT_TAIL_BYTES", 64 * 1024)
 HBSITE_MAX_METRIC_BATCH = envint("HBSITE_MAX_METRIC_BATCH", 5000)
 HBSITE_MAX_YAML_BYTES = envint("HBSITE_MAX_YAML_BYTES", 1024 * 1024)
+# /readyz: how long the workers have to answer; /metrics: the scheduling latency's window.
+HBSITE_READY_TIMEOUT_SECONDS = float(env("HBSITE_READY_TIMEOUT_SECONDS", "1"))
+HBSITE_LATENCY_WINDOW_SECONDS = float(env("HBSITE_LATENCY_WINDOW_SECONDS", "300"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -221,9 +240,28 @@ if not DEBUG:
 SESSION_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Every line carries time, level and logger; LOG_FORMAT=json makes each line a JSON object
+# (python-json-logger). uvicorn's and Celery's loggers use the same handler.
+LOG_FORMAT = env("LOG_FORMAT", "text")
+LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "format": LOG_FIELDS},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        name: {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO"), "propagate": False}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    },
 }
+# Celery workers log through LOGGING above instead of replacing the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

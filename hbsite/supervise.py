@@ -3,42 +3,62 @@
 supervisord restarts any process that dies and leaves the others running. It stops each
 program's whole process group, and its own exit (Ctrl-C, SIGTERM) stops them all.
 
-    python -m hbsite.supervise            # what `make run` starts after the demo sweep
+    hbsite run                            # migrate, the demo sweep, then this
+    python -m hbsite.supervise            # only this
     python -m hbsite.supervise --print    # print the generated configuration and exit
 
 The configuration is generated into the data directory's `supervisor/` folder (created
-here), from the environment: HBSITE_HOST, HBSITE_PORT, HBSITE_RUNNERS.
+here, with supervisord's log), from the environment: HBSITE_HOST, HBSITE_PORT,
+HBSITE_RUNNERS. The programs run in HBSITE_WORKDIR_BASE.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 CELERY = [sys.executable, "-m", "celery", "-A", "hbsite"]
+MAX_SOCKET_PATH = 100
 WORKER_FLAGS = ["--pool", "threads", "--without-gossip", "--without-mingle", "-l", "INFO"]
 
 
 def programs(env: dict[str, str]) -> dict[str, list[str]]:
     """Return each program's argv: the processes of the README's Processes table."""
     host, port = env.get("HBSITE_HOST", "127.0.0.1"), env.get("HBSITE_PORT", "8000")
-    runners = env.get("HBSITE_RUNNERS", "4")
     uvicorn = [sys.executable, "-m", "uvicorn", "hbsite.asgi:application"]
     return {
         "web": [*uvicorn, "--host", host, "--port", port],
-        "scheduler": [*CELERY, "worker", "-Q", "scheduler", "-c", "2", "-n", "scheduler@%%h",
+        "scheduler": [*CELERY, "worker", "-Q", "scheduler", "-c", "2", "-n", "scheduler@%h",
                       *WORKER_FLAGS],
-        "runner": [*CELERY, "worker", "-Q", "trials", "-c", runners, "-n", "runner@%%h",
-                   *WORKER_FLAGS],
+        "runner": runner_argv(env.get("HBSITE_RUNNERS", "4"), "runner@%h"),
         "beat": [*CELERY, "beat", "-l", "INFO"],
     }  # fmt: skip
 
 
-def config(state_dir: Path, env: dict[str, str]) -> str:
-    """Return supervisord's configuration; its socket, pid and log live in `state_dir`."""
+def socket_path(state_dir: Path) -> Path:
+    """Return supervisord's control socket: in `state_dir`, or in the temporary directory
+    under a name derived from `state_dir` when that path is too long for a Unix socket
+    (108 bytes on Linux, 104 on macOS)."""
+    path = state_dir / "supervisor.sock"
+    if len(os.fsencode(path)) < MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"hbsite-supervisor-{digest}.sock"
+
+
+def runner_argv(concurrency: str, name: str) -> list[str]:
+    """Return a runner's argv: a Celery worker on the `trials` queue, `concurrency` trials
+    at a time, named `name` (Celery expands `%h` to the host name)."""
+    return [*CELERY, "worker", "-Q", "trials", "-c", concurrency, "-n", name, *WORKER_FLAGS]
+
+
+def config(state_dir: Path, env: dict[str, str], workdir: Path) -> str:
+    """Return supervisord's configuration; its socket, pid and log live in `state_dir`,
+    the programs run in `workdir`."""
     sections = [
         "[supervisord]",
         "nodaemon=true",
@@ -47,10 +67,10 @@ def config(state_dir: Path, env: dict[str, str]) -> str:
         f"childlogdir={state_dir}",
         "",
         "[unix_http_server]",
-        f"file={state_dir / 'supervisor.sock'}",
+        f"file={socket_path(state_dir)}",
         "",
         "[supervisorctl]",
-        f"serverurl=unix://{state_dir / 'supervisor.sock'}",
+        f"serverurl=unix://{socket_path(state_dir)}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
@@ -59,8 +79,9 @@ def config(state_dir: Path, env: dict[str, str]) -> str:
         sections += [
             "",
             f"[program:{name}]",
-            f"command={shlex.join(argv)}",
-            f"directory={ROOT}",
+            # supervisord expands %(name)s in values, so a literal % is written %%.
+            f"command={shlex.join(argv).replace('%', '%%')}",
+            f"directory={workdir}",
             "autorestart=true",
             "startsecs=1",
             "startretries=1000",
@@ -74,26 +95,37 @@ def config(state_dir: Path, env: dict[str, str]) -> str:
     return "\n".join(sections) + "\n"
 
 
-def state_dir() -> Path:
-    """Return (and create) the folder for supervisord's files, inside the data directory."""
+def folders() -> tuple[Path, Path]:
+    """Return (and create) the folder for supervisord's files, inside the data directory,
+    and the programs' working directory."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hbsite.settings")
     from django.conf import settings
 
     path = Path(settings.HBSITE_DATA_DIR) / "supervisor"
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    workdir = Path(settings.HBSITE_WORKDIR_BASE)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return path, workdir
 
 
 def main(argv: list[str]) -> None:
-    folder = state_dir()
-    text = config(folder, dict(os.environ))
+    folder, workdir = folders()
+    text = config(folder, dict(os.environ), workdir)
     if "--print" in argv:
         sys.stdout.write(text)
         return
     path = folder / "supervisord.conf"
     path.write_text(text, encoding="utf-8")
     supervisord = str(Path(sys.executable).parent / "supervisord")
-    os.execv(supervisord, [supervisord, "-c", str(path)])
+    exec_replacing(supervisord, [supervisord, "-c", str(path)])
+
+
+def exec_replacing(program: str, argv: list[str]) -> None:
+    """Replace this process with `program`, writing out what is still buffered first (exec
+    would drop it: e.g. the demo's sign-in hint when stdout is a file or a pipe)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(program, argv)
 
 
 if __name__ == "__main__":

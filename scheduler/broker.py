@@ -45,14 +45,33 @@ def waiting_ids(queue: str = "trials") -> set[int] | None:
 
     None when the broker is not Redis (then nobody can tell, and reconcile waits longer).
     """
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://", "unix://")):
+    client = redis_client()
+    if client is None:
         return None
-    client = redis.Redis.from_url(url)
     try:
         return set(parse_all(raw for key in queue_keys(queue) for raw in client.lrange(key, 0, -1)))
     finally:
         client.close()
+
+
+def depth(queue: str) -> int | None:
+    """Return how many task messages wait in `queue` (every priority), or None when the
+    broker is not Redis. Raises redis.RedisError when Redis cannot be reached."""
+    client = redis_client()
+    if client is None:
+        return None
+    try:
+        return sum(client.llen(key) for key in queue_keys(queue))
+    finally:
+        client.close()
+
+
+def redis_client() -> redis.Redis | None:
+    """Return a client of the broker when it is Redis, else None."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return redis.Redis.from_url(url)
 
 
 def parse_all(messages: Iterable[bytes]) -> Iterable[int]:

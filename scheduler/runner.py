@@ -88,10 +88,11 @@ def prepare(trial: Trial) -> None:
 
 
 def working_dir(trial: Trial) -> Path:
-    """Return the trial's working dir: run.workdir (relative to the project) or the sweep's."""
+    """Return the trial's working dir: run.workdir (relative to HBSITE_WORKDIR_BASE: the
+    source checkout, else the data directory) or the sweep's own folder."""
     spec = stored.spec_of(trial.sweep)
     if spec.run.workdir:
-        return Path(settings.BASE_DIR) / spec.run.workdir
+        return Path(settings.HBSITE_WORKDIR_BASE) / spec.run.workdir
     return sweep_dir(trial.sweep_id)
 
 

@@ -7,10 +7,10 @@ import html
 import json
 
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from hbsite import examples
 from scheduler import access, results, sweeps
 from scheduler.models import Config, MetricPoint, RungDecision, ShareLink, Sweep, Trial
 from tests.conftest import login
@@ -242,10 +242,10 @@ def bulk_trials(sweep: Sweep, n: int) -> int:
 
 
 def test_it_starts_a_new_sweep_from_the_small_runnable_example(client, cast):
-    example = (settings.BASE_DIR / "examples" / "quick.yml").read_text()
+    example = examples.read("quick.yml")
     page = login(client, cast.member).get("/sweeps/new/").content.decode()
     assert html.escape(example) in page and "name: digits-quick" in page
-    assert (settings.BASE_DIR / "examples" / "train_digits.py").exists()
+    assert "python -m hbsite.examples.train_digits " in example
     result = client.post("/ui/validate/", json.dumps({"yaml": example}), "application/json")
     assert result.json()["valid"] and result.json()["plan"]["total_trials"] == 22
 

@@ -9,7 +9,7 @@ from scheduler.spec import GridSearch, SpecError, parse
 from tests.conftest import ROOT
 from tests.sweeps import position
 
-QUICK_START = (ROOT / "examples" / "quick_start.yml").read_text()
+QUICK_START = (ROOT / "hbsite" / "examples" / "quick_start.yml").read_text()
 
 
 def group(hptuning: str, extra: str = "", cmd: str = "x {{ lr }}") -> str:

@@ -25,7 +25,7 @@ def team(cast):
 
 
 def test_it_runs_the_quick_start_example_as_a_grid_with_matrix_values(celery_worker, team):
-    sweep = run_to_end((ROOT / "examples" / "quick_start.yml").read_text(), team)
+    sweep = run_to_end((ROOT / "hbsite" / "examples" / "quick_start.yml").read_text(), team)
 
     assert sweep.status == "succeeded", sweep.status_reason
     trials = list(sweep.trials.select_related("config"))

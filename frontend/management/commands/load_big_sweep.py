@@ -51,8 +51,9 @@ hptuning:
     width:
       values: [64, 128, 256, 512]
 run:
-  workdir: examples
-  cmd: python train_digits.py --learning-rate={{{{ learning_rate }}}} --epochs={{{{ num_steps }}}}
+  cmd: >-
+    python -m hbsite.examples.train_digits --learning-rate={{{{ learning_rate }}}}
+    --epochs={{{{ num_steps }}}}
 """
 RUNNING = 64  # trials of the biggest bracket's rung 0 that are running right now
 

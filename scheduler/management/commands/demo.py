@@ -1,11 +1,10 @@
 """`manage.py demo`: a demo user and team with one example sweep, and how to sign in."""
 
-from pathlib import Path
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from hbsite import examples
 from scheduler import sweeps
 from scheduler.models import Membership, Team
 
@@ -18,7 +17,11 @@ class Command(BaseCommand):
     help = "Create the demo user and team and start the example sweep (once)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--sweep", default="examples/hyperband.yml")
+        parser.add_argument(
+            "--sweep",
+            default="hyperband.yml",
+            help=f"a YAML file, or a shipped example: {', '.join(examples.names())}",
+        )
 
     def handle(self, *args: object, sweep: str, **options: object) -> None:
         user, created = get_user_model().objects.get_or_create(username=DEMO_USER)
@@ -29,7 +32,7 @@ class Command(BaseCommand):
         team, _ = Team.objects.get_or_create(name=DEMO_TEAM, personal=False)
         Membership.objects.get_or_create(team=team, user=user, defaults={"role": "admin"})
         if not team.sweeps.exists():
-            text = (Path(settings.BASE_DIR) / sweep).read_text()
+            text = examples.read_sweep(sweep)
             created_sweep = sweeps.create_sweep(text, team=team, owner=user)
             self.stdout.write(f"Started demo sweep {created_sweep.pk}: {created_sweep.name}")
         url = settings.HBSITE_API_URL

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
-from pathlib import Path
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
+from hbsite import examples
 from scheduler import access, metric_values, plan_table, planning, results, sweeps
 from scheduler import spec as specs
 from scheduler.models import Sweep, Trial
 
 POLL_SECONDS = 1.0
+FILE_HELP = "a polyaxonfile, or the name of a shipped example (hyperband.yml, ...)"
 
 
 class Command(BaseCommand):
@@ -22,12 +26,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser("validate", help="check a polyaxonfile").add_argument("file")
+        sub.add_parser("validate", help="check a polyaxonfile").add_argument("file", help=FILE_HELP)
         plan = sub.add_parser("plan", help="print the bracket plan of a polyaxonfile")
-        plan.add_argument("file")
+        plan.add_argument("file", help=FILE_HELP)
         plan.add_argument("--json", action="store_true", help="print the plan as JSON")
         submit = sub.add_parser("submit", help="create a sweep and start it")
-        submit.add_argument("file")
+        submit.add_argument("file", help=FILE_HELP)
         submit.add_argument("--user", help="owner's username (default: the first superuser)")
         submit.add_argument("--name")
         submit.add_argument("--wait", action="store_true", help="follow it until it ends")
@@ -41,7 +45,7 @@ class Command(BaseCommand):
     def load(self, file: str) -> tuple[str, specs.SweepSpec]:
         """Read and parse a file; print every error and exit 1 when it is invalid."""
         try:
-            text = Path(file).read_text(encoding="utf-8")
+            text = examples.read_sweep(file)
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{file}: cannot read: {exc}") from exc
         try:
@@ -81,17 +85,34 @@ class Command(BaseCommand):
             self.follow(sweep.pk)
 
     def follow(self, sweep_id: int) -> None:
-        """Print progress until the sweep ends; exit 1 unless it succeeded or stopped early."""
+        """Show progress until the sweep ends; exit 1 unless it succeeded or stopped early.
+
+        On a terminal a bar (trials done / planned) updates in place; otherwise each change
+        is one plain line. The last line is the final status line either way.
+        """
+        out = self.stdout._out  # the raw stream: the wrapper would end every write in \n
+        on_tty = self.stdout.isatty()
+        # A terminal that reports no size (a bare pseudo-terminal) counts as 80 × 24: tqdm
+        # would otherwise draw nothing there.
+        size = shutil.get_terminal_size()
+        bar = tqdm(unit="trial", file=out, disable=not on_tty, ncols=size.columns, nrows=size.lines)
         seen = ""
-        while True:
-            sweep = Sweep.objects.get(pk=sweep_id)
-            line = status_line(sweep)
-            if line != seen:
-                self.stdout.write(line)
-                seen = line
-            if not sweep.is_active:
-                break
-            time.sleep(POLL_SECONDS)
+        with bar:
+            while True:
+                sweep = Sweep.objects.get(pk=sweep_id)
+                progress = sweep_progress(sweep)
+                if not on_tty and progress.line != seen:
+                    self.stdout.write(progress.line)
+                    seen = progress.line
+                elif on_tty:
+                    bar.total, bar.n = progress.planned, progress.done
+                    bar.set_description(f"sweep {sweep.pk} {sweep.status}", refresh=False)
+                    bar.set_postfix_str(progress.counts)
+                if not sweep.is_active:
+                    break
+                time.sleep(POLL_SECONDS)
+        if on_tty:
+            self.stdout.write(progress.line)
         if sweep.status not in ("succeeded", "early_stopped"):
             sys.exit(1)
 
@@ -111,13 +132,27 @@ class Command(BaseCommand):
         self.stdout.write(f"sweep {id} stopped")
 
 
-def status_line(sweep: Sweep) -> str:
-    """Summarize a sweep in one line: status and trial counts."""
+class Progress(NamedTuple):
+    """A sweep's trials: ended, planned, counts per status as text, and the status line."""
+
+    done: int
+    planned: int
+    counts: str
+    line: str
+
+
+def sweep_progress(sweep: Sweep) -> Progress:
     totals = results.progress(sweep)["totals"]
     counts, planned = totals["counts"], totals["planned_trials"]
     done = sum(n for s, n in counts.items() if s in Trial.ENDED)
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    return f"sweep {sweep.pk} {sweep.status}: {done}/{planned} trials done ({parts or 'none yet'})"
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"
+    line = f"sweep {sweep.pk} {sweep.status}: {done}/{planned} trials done ({parts})"
+    return Progress(done, planned, parts, line)
+
+
+def status_line(sweep: Sweep) -> str:
+    """Summarize a sweep in one line: status and trial counts."""
+    return sweep_progress(sweep).line
 
 
 def get_sweep(sweep_id: int) -> Sweep:

@@ -8,16 +8,23 @@ previous rung stopped, instead of training from scratch.
 
 import argparse
 import pickle
+import sys
 import warnings
 
-import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.linear_model import SGDClassifier
-from sklearn.metrics import accuracy_score, log_loss
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-
 import hbclient
+
+try:
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.metrics import accuracy_score, log_loss
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+except ImportError as exc:  # the server runs without them; the example needs them
+    sys.exit(
+        f"the example trainer needs numpy and scikit-learn ({exc.name} is missing): "
+        "install them with `pip install 'hbsite[examples]'` where the runner runs"
+    )
 
 
 def parse_args() -> argparse.Namespace:

@@ -58,10 +58,17 @@ def ensure_database() -> None:
         print(f"could not check or create database {db['NAME']}: {exc}".strip(), file=sys.stderr)
 
 
+# `hbsite run` serves plain HTTP on this machine: no HTTPS redirect and no Secure-only cookies
+# unless the environment asks for them (behind a TLS proxy, set both to True).
+PLAIN_HTTP = {"SECURE_SSL_REDIRECT": "False", "SECURE_COOKIES": "False"}
+
+
 def run(args: argparse.Namespace) -> int:
     for name, value in (("HOST", args.host), ("PORT", args.port), ("RUNNERS", args.runners)):
         if value is not None:
             os.environ[f"HBSITE_{name}"] = str(value)
+    for name, value in PLAIN_HTTP.items():
+        os.environ.setdefault(name, value)
     setup_django()
     from django.core.management import call_command
 

@@ -45,7 +45,7 @@ def scraped(client) -> dict[str, dict[tuple, float]]:
 # --- the admin --------------------------------------------------------------------------------
 
 
-def test_every_model_is_in_the_admin_with_a_working_list(client, cast, no_celery):
+def test_every_model_is_in_the_admin_with_a_working_list(client, cast):
     started_sweep(cast.team, cast.member)
     client.force_login(superuser())
     models = set(apps.get_app_config("scheduler").get_models())
@@ -59,7 +59,7 @@ def test_every_model_is_in_the_admin_with_a_working_list(client, cast, no_celery
     assert queued and listed == queued and Trial.objects.exclude(status="queued").exists()
 
 
-def test_an_operator_stops_a_sweep_from_the_admin_and_a_viewer_cannot(client, cast, no_celery):
+def test_an_operator_stops_a_sweep_from_the_admin_and_a_viewer_cannot(client, cast):
     sweep = started_sweep(cast.team, cast.member)
     action = {"action": "stop", "_selected_action": [sweep.pk]}
     viewer = get_user_model().objects.create_user("looker", password="pw-looker-123")
@@ -99,7 +99,7 @@ def test_readyz_passes_with_the_database_redis_a_scheduler_and_a_runner(client, 
 
 
 @pytest.mark.worker
-def test_readiness_fails_when_no_worker_consumes_a_queue(redis_clean):
+def test_readiness_fails_when_no_worker_consumes_a_queue():
     queue = f"nobody-{uuid.uuid4().hex}"
     result = asyncio.run(Workers(queue=queue).get_result())
     assert result.error is not None and queue in str(result.error)
@@ -108,7 +108,7 @@ def test_readiness_fails_when_no_worker_consumes_a_queue(redis_clean):
 # --- metrics ----------------------------------------------------------------------------------
 
 
-def test_metrics_count_trials_and_sweeps_by_status(client, cast, no_celery):
+def test_metrics_count_trials_and_sweeps_by_status(client, cast):
     sweep = started_sweep(cast.team, cast.member)
     Trial.objects.filter(pk=sweep.trials.order_by("pk").first().pk).update(status="failed")
     metrics = scraped(client)
@@ -119,7 +119,7 @@ def test_metrics_count_trials_and_sweeps_by_status(client, cast, no_celery):
     assert "django_http_requests_total_by_method_total" in metrics
 
 
-def test_metrics_give_the_scheduling_latency_of_recent_trials(client, cast, no_celery):
+def test_metrics_give_the_scheduling_latency_of_recent_trials(client, cast):
     sweep = started_sweep(cast.team, cast.member)
     trials = list(sweep.trials.filter(status="queued").order_by("pk"))
     delays = [0.5 + 1.5 * n for n in range(len(trials))]

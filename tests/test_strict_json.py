@@ -43,7 +43,8 @@ def routes(resolver: URLResolver | None = None, prefix: str = "") -> list[str]:
     found = []
     for entry in (resolver or get_resolver()).url_patterns:
         route = prefix + str(entry.pattern)
-        if isinstance(entry, URLPattern):
+        # The readiness probe answers for the workers (none run here), not for a sweep's data.
+        if isinstance(entry, URLPattern) and route != "readyz":
             found.append(route)
         elif isinstance(entry, URLResolver) and not route.startswith("admin/"):
             found += routes(entry, route)

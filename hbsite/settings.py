@@ -162,6 +162,8 @@ HBSITE_MAX_RETRIES = envint("HBSITE_MAX_RETRIES", 2)
 HBSITE_OUTPUT_TAIL_BYTES = envint("HBSITE_OUTPUT_TAIL_BYTES", 64 * 1024)
 HBSITE_MAX_METRIC_BATCH = envint("HBSITE_MAX_METRIC_BATCH", 5000)
 HBSITE_MAX_YAML_BYTES = envint("HBSITE_MAX_YAML_BYTES", 1024 * 1024)
+# The most trials a new sweep's plan may have: every first-rung trial is created at start.
+HBSITE_MAX_PLAN_TRIALS = envint("HBSITE_MAX_PLAN_TRIALS", 100_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -20,7 +20,9 @@ Abuse guards, all failing fast with a positioned `YamlSourceError`: text over 1 
 rejected before parsing; nesting deeper than 64 levels stops the parse; aliases may be used
 (`*lrs`), but re-expanding aliased nodes is capped at 10,000 nodes in total, so a
 "billion laughs" document fails after a few thousand steps; a recursive alias is an error.
-Duplicate mapping keys are errors at the second key. Syntax errors carry PyYAML's mark.
+Duplicate mapping keys are errors at the second key. A scalar holding NUL or a lone
+surrogate (only possible through a double-quoted escape) is an error: no database
+stores it. Syntax errors carry PyYAML's mark.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ _FLOAT_RE = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
+
+# NUL and lone surrogates (written as "\x00" or "\ud800" escapes) are not storable text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,11 @@ class _Walker:
         return [self.node(item, (*path, index)) for index, item in enumerate(node.value)]
 
     def scalar(self, node: Any) -> Any:
+        unstorable = _UNSTORABLE.search(node.value)
+        if unstorable:
+            message = f"character #x{ord(unstorable.group()):04x} cannot be stored as text"
+            self.problems.append(_at(node.start_mark, message))
+            return node.value
         convert = _SCALARS.get(node.tag)
         if convert is None:
             self.problems.append(_at(node.start_mark, f"unsupported YAML tag {node.tag!r}"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduler import access, plan_table, planning, results, sweeps
+from scheduler import access, plan_table, planning, results, stored, sweeps
 from scheduler import spec as specs
 from scheduler.models import Sweep, Trial
 
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{file}: cannot read: {exc}") from exc
         try:
-            spec = specs.parse(text)
+            spec = stored.validate(text)
         except specs.SpecError as exc:
             for issue in exc.issues:
                 self.stderr.write(issue.format(file))

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F, JSONField, Q, Value
 from django.db.models.expressions import CombinedExpression
 
-from . import events, queueing, stored
+from . import events, queueing, stored, yamlsource
 from . import spec as specs
 from .models import MetricPoint, Trial
 
@@ -47,17 +47,26 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
     """Check one point's parts and build it."""
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
-    if not is_number(value):
-        raise MetricError(f"{where}: value of {name!r} must be a number")
-    if step is None:
-        step = 0
-    if not is_number(step) or not math.isfinite(step):
+    problem = yamlsource.unstorable(name)
+    if problem:
+        raise MetricError(f"{where}: name {problem}")
+    value = as_float(value)
+    if value is None:
+        raise MetricError(f"{where}: value of {name!r} must be a number within a float's range")
+    step = as_float(0 if step is None else step)
+    if step is None or not math.isfinite(step):
         raise MetricError(f"{where}: step of {name!r} must be a finite number")
-    return Point(name=name, step=float(step), value=float(value))
+    return Point(name=name, step=step, value=value)
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def as_float(value: Any) -> float | None:
+    """Return a JSON number as a float, or None for a non-number or an int past a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def record(trial: Trial, points: list[Point]) -> None:

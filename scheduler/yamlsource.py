@@ -59,7 +59,7 @@ _FLOAT_RE = re.compile(
 )
 
 # NUL and lone surrogates (written as "\x00" or "\ud800" escapes) are not storable text.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,14 @@ def load(text: str) -> Document:
     if root is None:
         return Document(None, {(): START}, {})
     return _Walker().run(root)
+
+
+def unstorable(text: str) -> str | None:
+    """Return why text cannot be stored (it holds NUL or a lone surrogate), or None."""
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return f"character #x{ord(found.group()):04x} cannot be stored as text"
 
 
 def _nearest(table: Mapping[Path, Position], path: Path) -> Position:
@@ -271,10 +279,9 @@ class _Walker:
         return [self.node(item, (*path, index)) for index, item in enumerate(node.value)]
 
     def scalar(self, node: Any) -> Any:
-        unstorable = _UNSTORABLE.search(node.value)
-        if unstorable:
-            message = f"character #x{ord(unstorable.group()):04x} cannot be stored as text"
-            self.problems.append(_at(node.start_mark, message))
+        problem = unstorable(node.value)
+        if problem:
+            self.problems.append(_at(node.start_mark, problem))
             return node.value
         convert = _SCALARS.get(node.tag)
         if convert is None:

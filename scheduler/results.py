@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Count
 
 from . import events, stored
+from . import spec as specs
 from .models import Event, Sweep, Trial
 
 Counts = dict[tuple[int, int], dict[str, int]]
@@ -68,7 +69,10 @@ def best_trial(sweep: Sweep) -> Trial | None:
 
     Without a ranking metric, the first ranked trial. Ties go to the lower trial id.
     """
-    metric = stored.spec_of(sweep).metric
+    try:
+        metric = stored.spec_of(sweep).metric
+    except specs.SpecError:  # stored under older rules and failed at start: nothing ranked
+        metric = None
     ranked = sweep.trials.ranked().select_related("config")
     if metric is None:
         return ranked.order_by("id").first()

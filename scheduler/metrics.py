@@ -50,13 +50,14 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
     problem = yamlsource.unstorable(name)
     if problem:
         raise MetricError(f"{where}: name {problem}")
-    value = as_float(value)
-    if value is None:
-        raise MetricError(f"{where}: value of {name!r} must be a number within a float's range")
+    number = as_float(value)
+    if number is None:
+        beyond = " within a float's range" if isinstance(value, int) else ""
+        raise MetricError(f"{where}: value of {name!r} must be a number{beyond}")
     step = as_float(0 if step is None else step)
     if step is None or not math.isfinite(step):
         raise MetricError(f"{where}: step of {name!r} must be a finite number")
-    return Point(name=name, step=step, value=value)
+    return Point(name=name, step=step, value=number)
 
 
 def as_float(value: Any) -> float | None:

@@ -179,3 +179,25 @@ def test_team_and_token_names_that_cannot_be_stored_are_400(cast) -> None:
     assert "cannot be stored as text" in token.content.decode()
     assert not Team.objects.filter(name__startswith="t").exists()
     assert not ApiToken.objects.filter(user=cast.admin).exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/trials/?sweep={n}", "/api/trials/?bracket={n}", "/api/sweeps/{pk}/events/?after={n}"],
+)
+def test_query_numbers_past_a_bigint_are_400(cast, url: str) -> None:
+    sweep = make_sweep(cast.team, cast.admin)
+
+    response = client_for(cast.admin).get(url.format(n=2**64, pk=sweep.pk))
+
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
+def test_a_team_id_past_a_bigint_is_a_400(cast) -> None:
+    body = {"yaml": hyperband_yaml(), "team": 2**64}
+
+    response = client_for(cast.admin).post("/api/sweeps/", body, format="json")
+
+    assert response.status_code == 400
+    assert "team" in response.json()["fields"]

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from scheduler.models import ApiToken
+from scheduler.yamlsource import unstorable
 
 
 def account_context(request: HttpRequest, **extra) -> dict:
@@ -24,6 +25,12 @@ def account(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "frontend/account/account.html", account_context(request))
     name = request.POST.get("name", "").strip()[:100] or "token"
+    problem = unstorable(name)
+    if problem:
+        messages.error(request, f"the token name: {problem}")
+        return render(
+            request, "frontend/account/account.html", account_context(request), status=400
+        )
     token, secret = ApiToken.issue(request.user, name)
     context = account_context(request, new_token=token, secret=secret)
     return render(request, "frontend/account/account.html", context)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+
+from scheduler import intake
 
 from .queries import editor
 from .strictjson import JsonResponse
@@ -47,10 +50,26 @@ def new_sweep(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/sweep_new.html", form_context(request, text, **extra))
 
 
+def form_problem(name: str, team: str) -> str | None:
+    """Return what is wrong with the form's name or team, or None."""
+    if team and not (team.isascii() and team.isdigit() and len(team) <= 18):
+        return f"team must be a team id (a whole number), got {team[:40]!r}"
+    try:
+        intake.check_storable(name, "the name")
+    except intake.IntakeError as exc:
+        return str(exc)
+    return None
+
+
 def submit(request: HttpRequest) -> HttpResponse:
     uploaded = uploaded_text(request)
     text = uploaded or request.POST.get("yaml", "")
     name, team = request.POST.get("name", ""), request.POST.get("team", "")
+    problem = form_problem(name, team)
+    if problem:
+        messages.error(request, problem)
+        context = form_context(request, text, name=intake.printable(name))
+        return render(request, "frontend/sweep_new.html", context, status=400)
     if request.POST.get("action") == "launch":
         sweep, checked = editor.launch(request.user, text, team, name)
         if sweep is not None:

@@ -25,11 +25,17 @@ def team_for(request: HttpRequest, team_id: int, need: str = acl.VIEWER) -> Team
 @login_required
 def team_list(request: HttpRequest) -> HttpResponse:
     """List the user's teams; POST `name` creates a team with the user as admin."""
+    status = 200
     if request.method == "POST":
-        team = teams.create_team(request.user, request.POST.get("name", ""))
-        return redirect("team-detail", team.pk)
+        try:
+            team = teams.create_team(request.user, request.POST.get("name", ""))
+            return redirect("team-detail", team.pk)
+        except teams.TeamError as error:
+            messages.error(request, str(error))
+            status = 400
     memberships = request.user.memberships.select_related("team").order_by("team__name")
-    return render(request, "frontend/teams/team_list.html", {"memberships": memberships})
+    context = {"memberships": memberships}
+    return render(request, "frontend/teams/team_list.html", context, status=status)
 
 
 @login_required

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "scheduler.api.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "hbsite.urls"
@@ -195,6 +196,8 @@ HBSITE_MAX_YAML_BYTES = envint("HBSITE_MAX_YAML_BYTES", 1024 * 1024)
 # /readyz: how long the workers have to answer; /metrics: the scheduling latency's window.
 HBSITE_READY_TIMEOUT_SECONDS = float(env("HBSITE_READY_TIMEOUT_SECONDS", "1"))
 HBSITE_LATENCY_WINDOW_SECONDS = float(env("HBSITE_LATENCY_WINDOW_SECONDS", "300"))
+# The most trials a new sweep's plan may have: every first-rung trial is created at start.
+HBSITE_MAX_PLAN_TRIALS = envint("HBSITE_MAX_PLAN_TRIALS", 100_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -207,7 +210,7 @@ REST_FRAMEWORK = {
         "scheduler.api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "scheduler.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "scheduler.api.errors.exception_handler",
 }

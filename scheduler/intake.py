@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from . import yamlsource
+
 
 class IntakeError(ValueError):
     """Uploaded YAML that is refused before it is parsed; the message says why."""
@@ -19,6 +21,20 @@ class TooLarge(IntakeError):
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"the sweep YAML is {size} bytes; the limit is {limit} bytes")
         self.size, self.limit = size, limit
+
+
+def check_storable(text: str, what: str) -> str:
+    """Return text a database can store; raise IntakeError naming `what` when it holds NUL
+    or a lone surrogate."""
+    problem = yamlsource.unstorable(text)
+    if problem:
+        raise IntakeError(f"{what}: {problem}")
+    return text
+
+
+def printable(text: str) -> str:
+    """Return text with what `check_storable` refuses replaced by U+FFFD, to show it back."""
+    return yamlsource.UNSTORABLE.sub("\ufffd", text)
 
 
 def limit() -> int:

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, JSONField, Q, Value
 from django.db.models.expressions import CombinedExpression
 
-from . import events, metric_values, queueing, stored, trials
+from . import events, metric_values, queueing, stored, trials, yamlsource
 from . import spec as specs
 from .models import MetricPoint, Trial
 
@@ -53,8 +53,9 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
     """Check one point's parts and build it."""
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
-    if not storable_text(name):
-        raise MetricError(f"{where}: name {name!r} holds a NUL or a lone surrogate")
+    problem = yamlsource.unstorable(name)
+    if problem:
+        raise MetricError(f"{where}: name holds a NUL or a lone surrogate: {problem}")
     try:
         number = metric_values.from_wire(value)
     except ValueError as exc:
@@ -65,27 +66,14 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
     return Point(name=name, step=at, value=number)
 
 
-def storable_text(text: str) -> bool:
-    """Tell whether PostgreSQL can store `text`: UTF-8 encodable and free of NUL."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
-
-
 def as_float(value: Any) -> float | None:
-    """Return a JSON number as a float; None for a non-number or an int too big for one."""
-    if not is_number(value):
+    """Return a JSON number as a float, or None for a non-number or an int past a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     try:
         return float(value)
     except OverflowError:
         return None
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def record(trial: Trial, points: list[Point]) -> int:

@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Count
 
 from . import events, metric_values, stored
+from . import spec as specs
 from .models import Event, Sweep, Trial
 
 Counts = dict[tuple[int, int], dict[str, int]]
@@ -71,7 +72,10 @@ def best_trial(sweep: Sweep) -> Trial | None:
     direction with infinities (see metric_values); ties go to the lower trial id. Without a
     ranking metric, the first such trial.
     """
-    metric = stored.spec_of(sweep).metric
+    try:
+        metric = stored.spec_of(sweep).metric
+    except specs.SpecError:  # stored under older rules and failed at start: nothing ranked
+        metric = None
     ranked = sweep.trials.ranked().select_related("config")
     if metric is None:
         return ranked.order_by("id").first()

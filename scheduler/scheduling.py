@@ -11,29 +11,56 @@ and finish the sweep.
 from __future__ import annotations
 
 import difflib
-import itertools
+import math
 import random
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import events, hyperband, metric_values, planning, queueing, stored
+from . import events, hyperband, metric_values, planning, queueing, space, stored
 from . import spec as specs
 from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
 from .sweeps import end_sweep, lock_sweep
 
+# Rows per INSERT when a sweep starts: memory and statement size stay bounded.
+BATCH_SIZE = 1000
+
+
+class StartFailed(Exception):
+    """A created sweep that cannot start (its spec, plan or first trials); `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def step(sweep_id: int) -> None:
+    """Do every scheduling step that is due for a sweep; idempotent.
+
+    A created sweep whose start fails is ended "failed" with the reason, in a transaction of
+    its own, so it is never left "created"; a lost database connection is raised instead.
+    """
+    try:
+        _locked_step(sweep_id)
+    except StartFailed as failed:
+        with transaction.atomic():
+            sweep = lock_sweep(sweep_id)
+            if sweep is not None and sweep.status == SweepStatus.CREATED:
+                end_sweep(sweep, SweepStatus.FAILED, f"the sweep could not start: {failed.reason}")
+
 
 @transaction.atomic
-def step(sweep_id: int) -> None:
-    """Do every scheduling step that is due for a sweep; idempotent."""
+def _locked_step(sweep_id: int) -> None:
     sweep = lock_sweep(sweep_id)
     if sweep is None or not sweep.is_active:
         return
-    spec, plan = stored.spec_of(sweep), stored.plan_of(sweep)
     if sweep.status == SweepStatus.CREATED:
-        start(sweep, spec, plan)
+        spec, plan = _start_or_fail(sweep)
+    else:
+        spec, plan = stored.spec_of(sweep), stored.plan_of(sweep)
     finished = finished_rungs(sweep, spec)
     if end_if_unranked(sweep, spec, finished):
         return
@@ -47,28 +74,55 @@ def step(sweep_id: int) -> None:
 def sample_configs(spec: specs.SweepSpec, seed: int, s: int, n: int) -> list[dict[str, Any]]:
     """Draw the n configs of bracket s, reproducibly from the sweep's seed."""
     if spec.grid_search is not None:
-        # The first n grid points, without building a grid that may be far larger than n.
-        names = [param.name for param in spec.matrix.params]
-        points = itertools.product(*(param.grid() for param in spec.matrix.params))
-        return [dict(zip(names, point, strict=True)) for point in itertools.islice(points, n)]
+        return first_grid_points(spec.matrix.params, n)
     # A string seed per bracket keeps each bracket's draw independent of the others.
     return spec.matrix.sample(random.Random(f"{seed}:{s}"), n)
 
 
+def first_grid_points(params: Sequence[space.Distribution], n: int) -> list[dict[str, Any]]:
+    """Return the first n points of the grid in row-major order, without building any grid."""
+    sizes = [param.size or 0 for param in params]
+    points = []
+    for number in range(min(n, math.prod(sizes))):
+        point: dict[str, Any] = {}
+        for param, size in zip(reversed(params), reversed(sizes), strict=True):
+            number, index = divmod(number, size)
+            point[param.name] = param.value_at(index)
+        points.append({param.name: point[param.name] for param in params})
+    return points
+
+
+def _start_or_fail(sweep: Sweep) -> tuple[specs.SweepSpec, hyperband.Plan]:
+    """Start a created sweep, or raise StartFailed when its spec or start cannot work."""
+    try:
+        spec, plan = stored.spec_of(sweep), stored.plan_of(sweep)
+        start(sweep, spec, plan)
+    except (OperationalError, InterfaceError):
+        raise  # the database, not the sweep: the next step tries again
+    except Exception as exc:
+        raise StartFailed(f"{type(exc).__name__}: {exc}"[:500]) from exc
+    return spec, plan
+
+
 def start(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
-    """Create every bracket's configs and first-rung trials, and mark the sweep running."""
+    """Create every bracket's configs and first-rung trials, and mark the sweep running.
+
+    Rows are inserted `BATCH_SIZE` at a time, one bracket's configs in memory at once.
+    """
     kind = planning.resource_type(spec)
     for bracket in plan.brackets:
         first = bracket.rungs[0]
         params = sample_configs(spec, sweep.seed, bracket.s, first.configs)
-        configs = Config.objects.bulk_create(
+        rows = (
             Config(sweep=sweep, bracket=bracket.s, index=i, params=p) for i, p in enumerate(params)
         )
+        configs = Config.objects.bulk_create(rows, batch_size=BATCH_SIZE)
         resource = first.resource_value(kind)
         Trial.objects.bulk_create(
-            Trial(sweep=sweep, config=c, bracket=bracket.s, rung=0, resource=resource)
-            for c in configs
-        )
+            (Trial(sweep=sweep, config=c, bracket=bracket.s, rung=0, resource=resource)
+             for c in configs),
+            batch_size=BATCH_SIZE,
+        )  # fmt: skip
     sweep.status = SweepStatus.RUNNING
     sweep.started_at = timezone.now()
     sweep.save(update_fields=["status", "started_at"])

@@ -152,10 +152,11 @@ class Space:
     params: tuple[Distribution, ...]
 
     def __post_init__(self) -> None:
-        names = [p.name for p in self.params]
-        for name in names:
-            if names.count(name) > 1:
+        seen: set[str] = set()
+        for name in (p.name for p in self.params):
+            if name in seen:
                 fail(name, "is defined twice in the matrix")
+            seen.add(name)
 
     @property
     def is_discrete(self) -> bool:

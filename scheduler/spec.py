@@ -28,7 +28,9 @@ Choices, where the brief or Polyaxon v0 left room:
 - A null optional field means "not set". A null algorithm section (`grid_search:`) means an
   empty one.
 - Guards: max_iter <= 1e6, n_experiments <= 100000 (and so a grid without n_experiments),
-  concurrency <= 10000, 0 <= seed < 2**63, max_retries <= 100, name <= 200 characters.
+  concurrency <= 10000, 0 <= seed < 2**63, max_retries <= 100, name <= 200 characters;
+  and in `spec_limits`: <= 1000 matrix parameters, <= 100 early-stopping rules, <= 10000
+  entries in any other list, a plan of <= 100000 trials, and matrix values that are finite.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from scheduler.spec_fields import (
     string,
 )
 from scheduler.spec_hptuning import check_hptuning
+from scheduler.spec_limits import DEFAULT_MAX_PLAN_TRIALS, check_counts, check_spec
 from scheduler.spec_templates import (
     check_declarations,
     check_inputs,
@@ -109,14 +112,24 @@ __all__ = [
 ]
 
 
-def parse(text: str) -> SweepSpec:
-    """Parse and validate a group polyaxonfile; raise SpecError listing every problem."""
+def parse(text: str, *, max_plan_trials: int | None = DEFAULT_MAX_PLAN_TRIALS) -> SweepSpec:
+    """Parse and validate a group polyaxonfile; raise SpecError listing every problem.
+
+    Counts and the plan size are bounded (see `spec_limits`); `max_plan_trials=None` skips
+    the plan size, for reading back a sweep stored under another limit.
+    """
+    if len(text) <= yamlsource.MAX_BYTES:
+        too_many = check_counts(text)
+        if too_many:
+            raise SpecError(too_many)
     try:
         doc = yamlsource.load(text)
     except yamlsource.YamlSourceError as exc:
         raise SpecError([Issue(p.line, p.column, p.message) for p in exc.problems]) from None
     ctx = Context(doc)
     spec = _build(ctx)
+    if spec is not None and not ctx.errors:
+        check_spec(spec, max_plan_trials, ctx.error)
     if spec is None or ctx.errors:
         raise SpecError(ctx.errors or [Issue(1, 1, "invalid polyaxonfile")])
     return spec

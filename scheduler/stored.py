@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
+
 from . import hyperband, planning
 from . import spec as specs
 from .models import Sweep
 
 
+def validate(text: str) -> specs.SweepSpec:
+    """Validate new sweep YAML, its plan within `settings.HBSITE_MAX_PLAN_TRIALS` trials.
+
+    Raises specs.SpecError (every problem, with line and column).
+    """
+    return specs.parse(text, max_plan_trials=settings.HBSITE_MAX_PLAN_TRIALS)
+
+
 @functools.lru_cache(maxsize=256)
 def parse(text: str) -> specs.SweepSpec:
-    """Parse sweep YAML once per process; raises specs.SpecError for invalid text."""
-    return specs.parse(text)
+    """Parse stored sweep YAML once per process, whatever the plan limit is now.
+
+    Raises specs.SpecError for invalid text.
+    """
+    return specs.parse(text, max_plan_trials=None)
 
 
 @functools.lru_cache(maxsize=256)

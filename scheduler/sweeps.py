@@ -17,7 +17,7 @@ def create_sweep(text: str, *, team, owner=None, name: str | None = None) -> Swe
 
     Raises spec.SpecError (every problem, with line and column) for invalid YAML.
     """
-    spec = stored.parse(text)
+    spec = stored.validate(text)
     seed = spec.seed if spec.seed is not None else secrets.randbelow(2**31)
     with transaction.atomic():
         sweep = Sweep.objects.create(

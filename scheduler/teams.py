@@ -10,6 +10,7 @@ from django.db import transaction
 
 from .access import ADMIN
 from .models import Membership, Team
+from .yamlsource import unstorable
 
 
 class TeamError(ValueError):
@@ -18,7 +19,10 @@ class TeamError(ValueError):
 
 @transaction.atomic
 def create_team(user, name: str) -> Team:
-    """Create a team with the user as its admin."""
+    """Create a team with the user as its admin; TeamError when the name cannot be stored."""
+    problem = unstorable(name)
+    if problem:
+        raise TeamError(f"the team name: {problem}")
     team = Team.objects.create(name=name.strip()[:100] or "New team")
     Membership.objects.create(team=team, user=user, role=ADMIN)
     return team

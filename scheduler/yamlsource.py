@@ -20,7 +20,9 @@ Abuse guards, all failing fast with a positioned `YamlSourceError`: text over 1 
 rejected before parsing; nesting deeper than 64 levels stops the parse; aliases may be used
 (`*lrs`), but re-expanding aliased nodes is capped at 10,000 nodes in total, so a
 "billion laughs" document fails after a few thousand steps; a recursive alias is an error.
-Duplicate mapping keys are errors at the second key. Syntax errors carry PyYAML's mark.
+Duplicate mapping keys are errors at the second key. A scalar holding NUL or a lone
+surrogate (only possible through a double-quoted escape) is an error: no database
+stores it. Syntax errors carry PyYAML's mark.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ _FLOAT_RE = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
+
+# NUL and lone surrogates (written as "\x00" or "\ud800" escapes) are not storable text.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,14 @@ def load(text: str) -> Document:
     if root is None:
         return Document(None, {(): START}, {})
     return _Walker().run(root)
+
+
+def unstorable(text: str) -> str | None:
+    """Return why text cannot be stored (it holds NUL or a lone surrogate), or None."""
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return f"character #x{ord(found.group()):04x} cannot be stored as text"
 
 
 def _nearest(table: Mapping[Path, Position], path: Path) -> Position:
@@ -266,6 +279,10 @@ class _Walker:
         return [self.node(item, (*path, index)) for index, item in enumerate(node.value)]
 
     def scalar(self, node: Any) -> Any:
+        problem = unstorable(node.value)
+        if problem:
+            self.problems.append(_at(node.start_mark, problem))
+            return node.value
         convert = _SCALARS.get(node.tag)
         if convert is None:
             self.problems.append(_at(node.start_mark, f"unsupported YAML tag {node.tag!r}"))

@@ -13,6 +13,7 @@ PURE = [
     "scheduler.plan_table",
     "scheduler.space",
     "scheduler.spec",
+    "scheduler.spec_limits",
     "scheduler.yamlsource",
     "scheduler.command",
     "scheduler.planning",

@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 
 from hbsite import examples
 from scheduler import access as acl
-from scheduler import intake, planning, sweeps
+from scheduler import intake, planning, stored, sweeps
 from scheduler import spec as specs
 from scheduler.models import Sweep, Team
 
@@ -40,7 +40,7 @@ def issue_dicts(issues: Any) -> list[dict[str, Any]]:
 def check(text: str) -> Checked:
     """Validate YAML and, when it is valid, plan it and render the bracket table."""
     try:
-        spec = specs.parse(intake.checked_text(text))
+        spec = stored.validate(intake.checked_text(text))
         plan = planning.plan_dict(spec)
     except specs.SpecError as exc:
         return Checked(False, issue_dicts(exc.issues), [], None, "")

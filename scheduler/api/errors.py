@@ -12,11 +12,16 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
+from scheduler import intake
 from scheduler import spec as specs
 from scheduler.metrics import MetricError
+
+from .middleware import INTERNAL, logger
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
@@ -60,6 +65,8 @@ def as_api_exception(exc: Exception) -> Exception:
         return exceptions.NotFound("not found")
     if isinstance(exc, specs.SpecError):
         return invalid_sweep(exc)
+    if isinstance(exc, intake.IntakeError):
+        return BadRequest(str(exc))
     if isinstance(exc, MetricError):
         return BadRequest(f"invalid metrics: {exc}")
     if isinstance(exc, RequestDataTooBig):
@@ -68,10 +75,19 @@ def as_api_exception(exc: Exception) -> Exception:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]):
-    """Answer every API error with `{"error": ..., ...}` and DRF's status and headers."""
+    """Answer every API error with `{"error": ..., ...}` and DRF's status and headers.
+
+    An exception DRF does not handle is logged and answered with a 500 in the same shape.
+    """
     exc = as_api_exception(exc)
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, exceptions.APIException):
+    if response is None:
+        request = context.get("request")
+        where = f"{request.method} {request.path}" if request is not None else "a view"
+        logger.error("unhandled error on %s", where, exc_info=exc)
+        set_rollback()
+        return Response({"error": INTERNAL}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    if isinstance(exc, exceptions.APIException):
         response.data = error_body(exc)
     return response
 

@@ -42,7 +42,10 @@ def limited(parser: type[BaseParser], limit: Callable[[], int]) -> type[BasePars
         size = int(parser_context["request"].META.get("CONTENT_LENGTH") or 0)
         if size > limit():
             raise too_large("the request body", size, limit())
-        return parser.parse(self, stream, media_type, parser_context)
+        try:
+            return parser.parse(self, stream, media_type, parser_context)
+        except RecursionError:  # json nests deeper than Python's stack allows
+            raise ParseError("the request body nests too deeply") from None
 
     return type(parser.__name__, (parser,), {"parse": parse})
 

@@ -16,6 +16,9 @@ from .errors import BadRequest, PayloadTooLarge, too_large
 
 # --- request data -------------------------------------------------------------------------
 
+# The largest id or count the database's bigint holds: larger ones are a 400, not a 500.
+MAX_BIGINT = 2**63 - 1
+
 
 def valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     """Validate request data or query parameters; raise a 400 listing the bad fields."""
@@ -62,7 +65,7 @@ class YamlInput(serializers.Serializer):
 
 class SweepInput(YamlInput):
     name = serializers.CharField(required=False, max_length=200)
-    team = serializers.IntegerField(required=False, min_value=1)
+    team = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=1)
 
 
 class CloneInput(YamlInput):
@@ -111,14 +114,14 @@ class SweepFilter(serializers.Serializer):
 
 
 class TrialFilter(serializers.Serializer):
-    sweep = serializers.IntegerField(required=False, min_value=1)
+    sweep = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=1)
     status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
-    bracket = serializers.IntegerField(required=False, min_value=0)
-    rung = serializers.IntegerField(required=False, min_value=0)
+    bracket = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=0)
+    rung = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=0)
 
 
 class EventsQuery(serializers.Serializer):
-    after = serializers.IntegerField(required=False, min_value=0, default=0)
+    after = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=0, default=0)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
 
 

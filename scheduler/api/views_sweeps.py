@@ -10,7 +10,6 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from scheduler import access, deletion, stored, sweeps
-from scheduler import spec as specs
 
 from . import serializers as s
 from .auth import require_sweep, require_team
@@ -133,4 +132,4 @@ class PlanPreview(APIView):
     @extend_schema(request=YAML_BODY, responses=s.PlanSerializer)
     def post(self, request):
         data = s.valid(s.YamlInput, s.yaml_request(request))
-        return Response(s.plan_body(specs.parse(data["yaml"])))
+        return Response(s.plan_body(stored.validate(data["yaml"])))

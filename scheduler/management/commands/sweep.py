@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from hbsite import examples
-from scheduler import access, metric_values, plan_table, planning, results, sweeps
+from scheduler import access, metric_values, plan_table, planning, results, stored, sweeps
 from scheduler import spec as specs
 from scheduler.models import Sweep, Trial
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{file}: cannot read: {exc}") from exc
         try:
-            spec = specs.parse(text)
+            spec = stored.validate(text)
         except specs.SpecError as exc:
             for issue in exc.issues:
                 self.stderr.write(issue.format(file))

@@ -37,7 +37,7 @@ def test_the_plan_limit_is_a_setting(cast, settings) -> None:
     assert "206 trials; the limit is 100" in response.json()["errors"][0]["message"]
 
 
-def test_a_stored_sweep_that_cannot_start_ends_failed_with_the_reason(cast, no_celery) -> None:
+def test_a_stored_sweep_that_cannot_start_ends_failed_with_the_reason(cast) -> None:
     # Stored before the checks existed: it no longer validates, so it can never start.
     text = hyperband_yaml(matrix={"x": "logspace: [0, 400, 5]"})
     sweep = Sweep.objects.create(
@@ -57,7 +57,7 @@ def test_a_stored_sweep_that_cannot_start_ends_failed_with_the_reason(cast, no_c
     assert len(finished) == 1
 
 
-def test_a_sweep_starts_in_batches_of_inserts(cast, no_celery) -> None:
+def test_a_sweep_starts_in_batches_of_inserts(cast) -> None:
     sweep = make_sweep(cast.team, cast.admin, search_yaml("random_search: {n_experiments: 2500}"))
 
     with CaptureQueriesContext(connection) as queries:

@@ -24,7 +24,7 @@ def test_the_parser_rejects_with_positions_or_accepts_what_can_run(text: str) ->
 @pytest.mark.django_db
 @settings(FUZZ, max_examples=100)  # two requests and maybe a stored sweep per example
 @given(text=hostile_docs())
-def test_the_api_answers_hostile_yaml_with_json_never_500(text: str, cast, no_celery) -> None:
+def test_the_api_answers_hostile_yaml_with_json_never_500(text: str, cast) -> None:
     client = client_for(cast.admin)
     accepted = check_outcome(text) is not None
     for url in ("/api/plan/", "/api/sweeps/"):

@@ -52,6 +52,16 @@ def _early(p: dict[str, Any]) -> str:
     )
 
 
+def _configs_made(p: dict[str, Any]) -> str:
+    parts = []
+    for made in p.get("configs") or []:
+        text = f"config {made.get('index')} {made.get('how')}"
+        if made.get("acquisition") is not None:
+            text += f" (acquisition {number(made['acquisition'])})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _finished_sweep(p: dict[str, Any]) -> str:
     reason = f": {p['reason']}" if p.get("reason") else ""
     return f"sweep {p.get('status')}{reason}"
@@ -69,6 +79,7 @@ TEXTS = {
     events.TRIAL_REQUEUED: lambda p: f"{_trial(p)} requeued: runner {p.get('lost_worker')} lost",
     events.RUNG_PROMOTED: _promoted,
     events.EARLY_STOPPED: _early,
+    events.CONFIGS_MADE: _configs_made,
 }
 
 
@@ -82,6 +93,7 @@ LABELS = {
     events.TRIAL_REQUEUED: "requeued",
     events.RUNG_PROMOTED: "promoted",
     events.EARLY_STOPPED: "early stop",
+    events.CONFIGS_MADE: "configs",
 }
 
 

@@ -168,11 +168,11 @@ def suggest(
     maximize: bool,
     observed: Sequence[tuple[dict[str, Any], float]],
     pending: Sequence[dict[str, Any]],
-    seed: int,
+    seed: int | tuple[int, ...],
 ) -> Suggestion:
     """Suggest the next config from observed (config, metric value) pairs.
 
-    `pending` are configs still running (constant liar). `seed` (any int >= 0) fixes the
+    `pending` are configs still running (constant liar). `seed` (ints >= 0, numpy's SeedSequence entropy) fixes the
     random warmup points, the L-BFGS-B starts and the GP's restarts. Raises BayesError when
     nothing is observed or scikit-learn is missing.
     """

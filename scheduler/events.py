@@ -26,6 +26,7 @@ TRIAL_FINISHED = "trial_finished"
 TRIAL_REQUEUED = "trial_requeued"
 RUNG_PROMOTED = "rung_promoted"
 EARLY_STOPPED = "early_stopped"
+CONFIGS_MADE = "configs_made"
 
 LIST_GROUP = "sweeps"
 
@@ -95,9 +96,22 @@ class EarlyStopped(TypedDict):
     rung: int
 
 
+class ConfigMade(TypedDict):
+    """One config of a bo sweep: random or suggested, with its acquisition value."""
+
+    config: int
+    index: int
+    how: str
+    acquisition: float | None
+
+
+class ConfigsMade(TypedDict):
+    configs: list[ConfigMade]
+
+
 Payload = (
     SweepCreated | SweepStarted | SweepFinished | TrialsQueued | TrialState | RungPromoted
-    | EarlyStopped
+    | EarlyStopped | ConfigsMade
 )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import events, hyperband, planning, queueing, stored
+from . import events, hyperband, planning, queueing, stored, suggesting
 from . import spec as specs
 from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
 from .sweeps import end_sweep, lock_sweep
@@ -35,8 +35,10 @@ def step(sweep_id: int) -> None:
     promote_finished_rungs(sweep, spec, plan)
     if apply_early_stopping(sweep, spec):
         return
+    if spec.bo is not None:
+        suggesting.fill_slots(sweep, spec, plan)
     dispatch(sweep)
-    finish_if_done(sweep)
+    finish_if_done(sweep, spec, plan)
 
 
 def sample_configs(spec: specs.SweepSpec, seed: int, s: int, n: int) -> list[dict[str, Any]]:
@@ -51,7 +53,22 @@ def sample_configs(spec: specs.SweepSpec, seed: int, s: int, n: int) -> list[dic
 
 
 def start(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
-    """Create every bracket's configs and first-rung trials, and mark the sweep running."""
+    """Create every bracket's configs and first-rung trials, and mark the sweep running.
+
+    A bo sweep starts with its random configs only; the others come as slots free up.
+    """
+    if spec.bo is not None:
+        suggesting.start_configs(sweep, spec, plan)
+    else:
+        create_brackets(sweep, spec, plan)
+    sweep.status = SweepStatus.RUNNING
+    sweep.started_at = timezone.now()
+    sweep.save(update_fields=["status", "started_at"])
+    events.emit(sweep, events.SWEEP_STARTED, {"trials": sweep.trials.count()})
+
+
+def create_brackets(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
+    """Create every bracket's configs and their first-rung trials."""
     kind = planning.resource_type(spec)
     for bracket in plan.brackets:
         first = bracket.rungs[0]
@@ -64,10 +81,6 @@ def start(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
             Trial(sweep=sweep, config=c, bracket=bracket.s, rung=0, resource=resource)
             for c in configs
         )
-    sweep.status = SweepStatus.RUNNING
-    sweep.started_at = timezone.now()
-    sweep.save(update_fields=["status", "started_at"])
-    events.emit(sweep, events.SWEEP_STARTED, {"trials": sweep.trials.count()})
 
 
 def promote_finished_rungs(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
@@ -166,11 +179,13 @@ def dispatch(sweep: Sweep) -> None:
         queueing.request_run(trial_id)
 
 
-def finish_if_done(sweep: Sweep) -> None:
+def finish_if_done(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
     """Finish the locked sweep once no trial is left to run."""
     if sweep.trials.unfinished().exists():
         return
     succeeded = sweep.trials.filter(status=TrialStatus.SUCCEEDED).exists()
     status = SweepStatus.SUCCEEDED if succeeded else SweepStatus.FAILED
     reason = "" if succeeded else "no trial succeeded"
+    if spec.bo is not None and succeeded:
+        reason = suggesting.unspent_reason(sweep, plan, spec.bo.metric)
     end_sweep(sweep, status, reason)

@@ -15,9 +15,10 @@ acquisition_function.py, optimizer.py), itself after fmfn/BayesianOptimization::
     ucb(x) = mu(x) + kappa * sigma(x)
     ei(x)  = (mu - y_max - eps) * Phi(z) + sigma * phi(z),  z = (mu - y_max - eps) / sigma
     poi(x) = Phi(z)
-    x* = argmax over n_warmup uniform points in the box, then L-BFGS-B from n_iter starts
-    config = decode(x*): one-hot -> the value with the largest coordinate; discrete -> the
+    config = decode(x): one-hot -> the value with the largest coordinate; discrete -> the
              allowed value nearest to the number; uniform -> the number, clipped to the box
+    x* = argmax of acq(encode(decode(x))) over n_warmup uniform points in the box, then
+         L-BFGS-B from n_iter starts;  the suggestion is decode(x*)
 
 Where hbsite differs, and why:
 
@@ -32,6 +33,12 @@ Where hbsite differs, and why:
   Le Riche and Carraro, "Kriging is well-suited to parallelize optimization", 2010): each
   gets the worst value observed so far, so parallel suggestions spread out instead of
   piling onto one optimum. `y_max` is taken over real observations only.
+- The acquisition is evaluated where a point decodes to, encode(decode(x)), not at x
+  itself (Garrido-Merchan and Hernandez-Lobato, "Dealing with categorical and
+  integer-valued variables in Bayesian optimization with Gaussian processes",
+  Neurocomputing 380, 2020). Polyaxon evaluated it at x and decoded afterwards: its
+  maximum then often lay between one-hot corners or allowed values, where the GP is
+  unsure, and decoded to a config already tried.
 - The best warmup point is always one of the L-BFGS-B starts.
 
 Each suggestion is a function of (observations, pending configs, seed): the same inputs give
@@ -137,6 +144,10 @@ class Encoding:
             at += f.width
         return config
 
+    def project(self, x: Array) -> Array:
+        """Return each row of x moved to the coordinates of the config it decodes to."""
+        return np.array([self.encode(self.decode(list(row))) for row in x])
+
 
 def _unit(value: float, low: float, high: float) -> float:
     return 0.0 if high == low else (value - low) / (high - low)
@@ -188,7 +199,7 @@ def suggest(
     rng = np.random.default_rng(seed)
     gp = _fitted(utility, x, y, int(rng.integers(2**31 - 1)))
     acquire = _acquisition(gp, utility, float(y_real.max()))
-    best = _argmax(acquire, encoding.dim, utility, rng)
+    best = _argmax(lambda points: acquire(encoding.project(points)), encoding.dim, utility, rng)
     params = encoding.decode(list(best))
     at = np.array([encoding.encode(params)])
     mean, std = gp.predict(at, return_std=True)

@@ -183,9 +183,9 @@ def suggest(
 ) -> Suggestion:
     """Suggest the next config from observed (config, metric value) pairs.
 
-    `pending` are configs still running (constant liar). `seed` (ints >= 0, numpy's SeedSequence entropy) fixes the
-    random warmup points, the L-BFGS-B starts and the GP's restarts. Raises BayesError when
-    nothing is observed or scikit-learn is missing.
+    `pending` are configs still running (constant liar). `seed` (ints >= 0: entropy for
+    numpy's SeedSequence) fixes the random warmup points, the L-BFGS-B starts and the GP's
+    restarts. Raises BayesError when nothing is observed or scikit-learn is missing.
     """
     finite = [(c, v) for c, v in observed if math.isfinite(v)]
     if not finite:

@@ -207,9 +207,7 @@ def bracket_size(s: int, top: int, eta: int, sizing: str = ALGORITHM1) -> int:
     return -(-(top + 1) * scale // (s + 1))
 
 
-def single_rung_plan(
-    algorithm: str, n_configs: int, budget: tuple[int, int] | None = None
-) -> Plan:
+def single_rung_plan(algorithm: str, n_configs: int, budget: tuple[int, int] | None = None) -> Plan:
     """Return a random/grid search or bo plan: one bracket s=0 with one rung, no resource.
 
     ``budget`` (bo only) splits ``n_configs`` into random and suggested configs.

@@ -55,7 +55,10 @@ def _render_budget(plan: Plan, budget: tuple[int, int]) -> str:
         "suggested by a Gaussian process; each config runs once",
         "",
     ]
-    rows = [["random (n_initial_trials)", str(initial)], ["suggested (n_iterations)", str(iterations)]]
+    rows = [
+        ["random (n_initial_trials)", str(initial)],
+        ["suggested (n_iterations)", str(iterations)],
+    ]
     lines += _grid(["", "configs"], rows)
     lines += [""] + _label_values([("configs", plan.total_configs), ("trials", plan.total_trials)])
     return "\n".join(lines)

@@ -65,11 +65,7 @@ def fill_slots(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> Non
 
 def observations(sweep: Sweep) -> list[tuple[dict[str, Any], float]]:
     """Return (params, metric value) of every trial that finished with a value, by trial id."""
-    rows = (
-        sweep.trials.ranked()
-        .order_by("id")
-        .values_list("config__params", "metric_value")
-    )
+    rows = sweep.trials.ranked().order_by("id").values_list("config__params", "metric_value")
     return [(params, float(value)) for params, value in rows]
 
 

@@ -35,7 +35,5 @@ def finish(trial: Trial, loss: float | None) -> None:
     if loss is not None:
         metrics.record(trial, [metrics.Point("loss", 1, loss)])
     now = timezone.now()
-    Trial.objects.filter(pk=trial.pk).update(
-        status="succeeded", started_at=now, finished_at=now
-    )
+    Trial.objects.filter(pk=trial.pk).update(status="succeeded", started_at=now, finished_at=now)
     tasks.advance(trial.sweep_id)

@@ -60,15 +60,18 @@ def test_it_reads_every_gaussian_process_field_in_polyaxons_spellings() -> None:
     assert not [w for w in spec.warnings if "gaussian_process" in w.message]
 
 
+NEEDS = "the acquisition function `{}` requires a parameter `{}`"
+
+
 @pytest.mark.parametrize(
     ("utility", "expected"),
     [
-        ("{acquisition_function: ucb}", "the acquisition function `ucb` requires a parameter `kappa`"),
+        ("{acquisition_function: ucb}", NEEDS.format("ucb", "kappa")),
         ("{kappa: 1}", None),  # ucb is the default
-        ("{acquisition_function: poi, kappa: 1}", "the acquisition function `poi` requires a parameter `eps`"),
-        ("{acquisition_function: ei}", "the acquisition function `ei` requires a parameter `eps`"),
+        ("{acquisition_function: poi, kappa: 1}", NEEDS.format("poi", "eps")),
+        ("{acquisition_function: ei}", NEEDS.format("ei", "eps")),
     ],
-)  # fmt: skip
+)
 def test_it_asks_for_the_parameter_each_acquisition_function_needs(utility, expected) -> None:
     text = bo_file(utility)
     if expected is None:
@@ -105,7 +108,7 @@ def test_it_caps_the_trial_budget() -> None:
     half = MAX_BO_TRIALS // 2 + 1
     text = bo_file(counts=f"n_initial_trials: {half}\n    n_iterations: {half}")
 
-    (line, column, message), = messages(text)
+    ((line, column, message),) = messages(text)
 
     assert (line, column) == position(text, "bo:")
     assert f"is {2 * half}; hbsite runs at most {MAX_BO_TRIALS} trials" in message

@@ -72,3 +72,19 @@ def test_the_live_state_renders_the_iterations_in_place_of_the_brackets(client, 
     assert 'data-suggested="1"' in after["brackets"]
     assert after["seq"] > before["seq"]
     assert Sweep.objects.get(pk=sweep.pk).configs.count() == 2
+
+
+def test_the_trials_api_says_how_each_config_was_made(cast):
+    sweep = started_sweep(cast.team, cast.member, bo_yaml(1, 2, concurrency=1))
+    finish(sweep.trials.get(config__index=0), 0.5)
+    api = APIClient()
+    api.force_login(cast.viewer)
+
+    body = api.get(f"/api/trials/?sweep={sweep.pk}").json()
+
+    rows = body["results"] if isinstance(body, dict) else body
+    made = {row["config"]: row["origin"] for row in rows}
+    suggested = Config.objects.get(sweep=sweep, index=1)
+    assert made[suggested.pk]["how"] == "suggested"
+    assert made[suggested.pk]["acquisition"] == pytest.approx(suggested.origin["acquisition"])
+    assert list(made.values()).count({"how": "random"}) == 1

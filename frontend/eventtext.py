@@ -61,6 +61,16 @@ def _rejected(p: dict[str, Any]) -> str:
     return f"{_trial(p)}: {p.get('count')} metric point(s) or line(s) not stored: {reasons}"
 
 
+def _configs_made(p: dict[str, Any]) -> str:
+    parts = []
+    for made in p.get("configs") or []:
+        text = f"config {made.get('index')} {made.get('how')}"
+        if made.get("acquisition") is not None:
+            text += f" (acquisition {number(made['acquisition'])})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _finished_sweep(p: dict[str, Any]) -> str:
     reason = f": {p['reason']}" if p.get("reason") else ""
     return f"sweep {p.get('status')}{reason}"
@@ -80,6 +90,7 @@ TEXTS = {
     events.EARLY_STOPPED: _early,
     events.METRICS_REJECTED: _rejected,
     events.METRIC_MISSING: events.missing_text,
+    events.CONFIGS_MADE: _configs_made,
 }
 
 
@@ -95,6 +106,7 @@ LABELS = {
     events.EARLY_STOPPED: "early stop",
     events.METRICS_REJECTED: "not stored",
     events.METRIC_MISSING: "no metric",
+    events.CONFIGS_MADE: "configs",
 }
 
 

@@ -63,7 +63,7 @@ def sweep_state(request: HttpRequest, found: acl.Access) -> JsonResponse:
     filters = {"bracket": request.GET.get("bracket"), "rung": request.GET.get("rung")}
     context = {
         "state": state,
-        "table": state.table,
+        "table": state.iterations or state.table,
         "legend_statuses": LEGEND,
         "selected_cell": f"{filters['bracket']}:{filters['rung']}",
     }
@@ -72,8 +72,15 @@ def sweep_state(request: HttpRequest, found: acl.Access) -> JsonResponse:
         "status": sweep.status,
         "active": sweep.is_active,
         "stats": render_to_string("frontend/_sweep_stats.html", context, request),
-        "brackets": render_to_string("frontend/_bracket_table.html", context, request),
+        "brackets": render_to_string(live_table_template(state), context, request),
     })  # fmt: skip
+
+
+def live_table_template(state: q.SweepState) -> str:
+    """Name the template of the live table: a bo sweep's iterations, else the brackets."""
+    if state.iterations is not None:
+        return "frontend/_iteration_table.html"
+    return "frontend/_bracket_table.html"
 
 
 @require_POST

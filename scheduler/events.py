@@ -28,6 +28,7 @@ RUNG_PROMOTED = "rung_promoted"
 EARLY_STOPPED = "early_stopped"
 METRICS_REJECTED = "metrics_rejected"
 METRIC_MISSING = "ranking_metric_missing"
+CONFIGS_MADE = "configs_made"
 
 LIST_GROUP = "sweeps"
 
@@ -122,9 +123,22 @@ class MetricMissing(TypedDict):
     suggestion: str | None
 
 
+class ConfigMade(TypedDict):
+    """One config of a bo sweep: random or suggested, with its acquisition value."""
+
+    config: int
+    index: int
+    how: str
+    acquisition: float | None
+
+
+class ConfigsMade(TypedDict):
+    configs: list[ConfigMade]
+
+
 Payload = (
     SweepCreated | SweepStarted | SweepFinished | TrialsQueued | TrialState | RungPromoted
-    | EarlyStopped | MetricsRejected | MetricMissing
+    | EarlyStopped | MetricsRejected | MetricMissing | ConfigsMade
 )  # fmt: skip
 
 

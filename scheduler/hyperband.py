@@ -39,7 +39,7 @@ TABLE1 = "table1"
 SINGLE = "single"
 SIZINGS = (ALGORITHM1, TABLE1)
 RESOURCE_TYPES = ("int", "float")
-SINGLE_RUNG_ALGORITHMS = ("random_search", "grid_search")
+SINGLE_RUNG_ALGORITHMS = ("random_search", "grid_search", "bo")
 
 
 def render_resource(value: Fraction, resource_type: str) -> int | float:
@@ -107,6 +107,8 @@ class Plan:
     eta: int | None
     sizing: str
     brackets: tuple[Bracket, ...]
+    # bo only: (random configs, suggested configs), which sum to the one rung's configs.
+    budget: tuple[int, int] | None = None
 
     @property
     def total_configs(self) -> int:
@@ -143,6 +145,9 @@ class Plan:
     def to_dict(self, resource_type: str = "int") -> dict[str, Any]:
         """Return a JSON-ready dict of the plan with resources rendered for the type."""
         max_iter = None if self.max_iter is None else render_resource(self.max_iter, resource_type)
+        budget = None
+        if self.budget is not None:
+            budget = {"n_initial_trials": self.budget[0], "n_iterations": self.budget[1]}
         return {
             "algorithm": self.algorithm,
             "max_iter": max_iter,
@@ -152,6 +157,7 @@ class Plan:
             "total_configs": self.total_configs,
             "total_trials": self.total_trials,
             "total_resource": self.total_resource_value(resource_type),
+            "budget": budget,
         }
 
 
@@ -202,15 +208,20 @@ def bracket_size(s: int, top: int, eta: int, sizing: str = ALGORITHM1) -> int:
     return -(-(top + 1) * scale // (s + 1))
 
 
-def single_rung_plan(algorithm: str, n_configs: int) -> Plan:
-    """Return a random/grid search plan: one bracket s=0 with one rung and no resource."""
+def single_rung_plan(algorithm: str, n_configs: int, budget: tuple[int, int] | None = None) -> Plan:
+    """Return a random/grid search or bo plan: one bracket s=0 with one rung, no resource.
+
+    ``budget`` (bo only) splits ``n_configs`` into random and suggested configs.
+    """
     if algorithm not in SINGLE_RUNG_ALGORITHMS:
         allowed = ", ".join(SINGLE_RUNG_ALGORITHMS)
         raise ValueError(f"algorithm must be one of {allowed}, got {algorithm!r}")
     if not _is_int(n_configs) or n_configs < 1:
         raise ValueError(f"n_configs must be an integer >= 1, got {n_configs!r}")
+    if budget is not None and (sum(budget) != n_configs or min(budget) < 0):
+        raise ValueError(f"budget {budget!r} must be two counts >= 0 summing to {n_configs}")
     bracket = Bracket(0, (Rung(0, n_configs, None),))
-    return Plan(algorithm, None, None, SINGLE, (bracket,))
+    return Plan(algorithm, None, None, SINGLE, (bracket,), budget)
 
 
 def rank(results: Sequence[tuple[int, float | None, bool]], maximize: bool) -> list[int]:

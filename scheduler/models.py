@@ -142,6 +142,10 @@ class Config(models.Model):
     bracket = models.PositiveSmallIntegerField()
     index = models.PositiveIntegerField()
     params = models.JSONField()
+    # How a bo sweep's config was made: {"how": "random"}, or {"how": "suggested",
+    # "acquisition": value, "function", "mean", "std", "observed", "pending"} (see
+    # scheduler.suggesting). Empty for the other algorithms.
+    origin = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["sweep", "bracket", "index"]

@@ -39,8 +39,26 @@ def _is_single_rung(plan: Plan) -> bool:
 
 
 def _render_single(plan: Plan) -> str:
+    if plan.budget is not None:
+        return _render_budget(plan, plan.budget)
     rows = [[f"rung {rung.index}", str(rung.configs)] for rung in plan.brackets[0].rungs]
     lines = [f"{plan.algorithm} plan: each config runs once, no resource schedule", ""]
+    lines += _grid(["", "configs"], rows)
+    lines += [""] + _label_values([("configs", plan.total_configs), ("trials", plan.total_trials)])
+    return "\n".join(lines)
+
+
+def _render_budget(plan: Plan, budget: tuple[int, int]) -> str:
+    initial, iterations = budget
+    lines = [
+        f"{plan.algorithm} plan: {initial} random configs, then {iterations} iterations, each "
+        "suggested by a Gaussian process; each config runs once",
+        "",
+    ]
+    rows = [
+        ["random (n_initial_trials)", str(initial)],
+        ["suggested (n_iterations)", str(iterations)],
+    ]
     lines += _grid(["", "configs"], rows)
     lines += [""] + _label_values([("configs", plan.total_configs), ("trials", plan.total_trials)])
     return "\n".join(lines)

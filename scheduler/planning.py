@@ -1,4 +1,4 @@
-"""From a validated spec to its plan: brackets for Hyperband, one rung for random and grid search.
+"""From a validated spec to its plan: brackets for Hyperband, one rung for the other searches.
 
 Pure Python, no Django: the API, the CLI, the editor and the scheduler all plan through here.
 """
@@ -13,9 +13,10 @@ from .spec_types import SweepSpec
 
 
 def build_plan(spec: SweepSpec) -> hyperband.Plan:
-    """Plan the brackets of a sweep (one single-rung bracket for random and grid search).
+    """Plan the brackets of a sweep (one single-rung bracket for random, grid search and bo).
 
-    A discrete matrix smaller than a bracket caps it (see `hyperband.hyperband_plan`).
+    A discrete matrix smaller than a bracket caps it (see `hyperband.hyperband_plan`); for
+    bo it caps the random configs, which are drawn without repeats.
     Raises ValueError for a plan `hyperband` refuses.
     """
     space = spec.matrix
@@ -25,6 +26,10 @@ def build_plan(spec: SweepSpec) -> hyperband.Plan:
         return hyperband.hyperband_plan(
             Fraction(hb.max_iter), hb.eta, sizing=hb.sizing, max_configs=size
         )
+    if spec.bo is not None:
+        initial = min(spec.bo.n_initial_trials, size or spec.bo.n_initial_trials)
+        budget = (initial, spec.bo.n_iterations)
+        return hyperband.single_rung_plan("bo", sum(budget), budget)
     if spec.random_search is not None:
         wanted = spec.random_search.n_experiments
         return hyperband.single_rung_plan("random_search", min(wanted, size or wanted))

@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import events, hyperband, metric_values, planning, queueing, space, stored
+from . import events, hyperband, metric_values, planning, queueing, space, stored, suggesting
 from . import spec as specs
 from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
 from .sweeps import end_sweep, lock_sweep
@@ -67,8 +67,10 @@ def _locked_step(sweep_id: int) -> None:
     promote_finished_rungs(sweep, spec, plan, finished)
     if apply_early_stopping(sweep, spec):
         return
+    if spec.bo is not None:
+        suggesting.fill_slots(sweep, spec, plan)
     dispatch(sweep)
-    finish_if_done(sweep)
+    finish_if_done(sweep, spec, plan)
 
 
 def sample_configs(spec: specs.SweepSpec, seed: int, s: int, n: int) -> list[dict[str, Any]]:
@@ -107,6 +109,21 @@ def _start_or_fail(sweep: Sweep) -> tuple[specs.SweepSpec, hyperband.Plan]:
 def start(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
     """Create every bracket's configs and first-rung trials, and mark the sweep running.
 
+    A bo sweep starts with its random configs only; the others come as slots free up.
+    """
+    if spec.bo is not None:
+        suggesting.start_configs(sweep, spec, plan)
+    else:
+        create_brackets(sweep, spec, plan)
+    sweep.status = SweepStatus.RUNNING
+    sweep.started_at = timezone.now()
+    sweep.save(update_fields=["status", "started_at"])
+    events.emit(sweep, events.SWEEP_STARTED, {"trials": sweep.trials.count()})
+
+
+def create_brackets(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
+    """Create every bracket's configs and their first-rung trials.
+
     Rows are inserted `BATCH_SIZE` at a time, one bracket's configs in memory at once.
     """
     kind = planning.resource_type(spec)
@@ -123,10 +140,6 @@ def start(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
              for c in configs),
             batch_size=BATCH_SIZE,
         )  # fmt: skip
-    sweep.status = SweepStatus.RUNNING
-    sweep.started_at = timezone.now()
-    sweep.save(update_fields=["status", "started_at"])
-    events.emit(sweep, events.SWEEP_STARTED, {"trials": sweep.trials.count()})
 
 
 def finished_rungs(sweep: Sweep, spec: specs.SweepSpec) -> list[dict[str, Any]]:
@@ -270,12 +283,12 @@ def dispatch(sweep: Sweep) -> None:
         queueing.request_run(trial_id)
 
 
-def finish_if_done(sweep: Sweep) -> None:
+def finish_if_done(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:
     """Finish the locked sweep once no trial is left to run."""
     if sweep.trials.unfinished().exists():
         return
     succeeded = sweep.trials.filter(status=TrialStatus.SUCCEEDED).exists()
-    metric = stored.spec_of(sweep).metric
+    metric = spec.metric
     if not succeeded:
         end_sweep(sweep, SweepStatus.FAILED, "no trial succeeded")
     elif metric is not None and not sweep.trials.ranked().exists():
@@ -283,4 +296,5 @@ def finish_if_done(sweep: Sweep) -> None:
         reason = f"no trial ranked: every value of {metric.name!r} reported was NaN"
         end_sweep(sweep, SweepStatus.FAILED, reason)
     else:
-        end_sweep(sweep, SweepStatus.SUCCEEDED, "")
+        unspent = suggesting.unspent_reason(sweep, plan, spec.bo.metric) if spec.bo else ""
+        end_sweep(sweep, SweepStatus.SUCCEEDED, unspent)

@@ -196,6 +196,7 @@ def _assemble(ctx: Context, top: dict[str, Any], params: dict[str, Any]) -> Swee
         hyperband=hp["hyperband"],
         random_search=hp["random_search"],
         grid_search=hp["grid_search"],
+        bo=hp["bo"],
         matrix=hp["matrix"],
         early_stopping=hp["early_stopping"],
         params=MappingProxyType(params),

@@ -140,6 +140,7 @@ _MOVED = {
     "hyperband": "hptuning.hyperband",
     "random_search": "hptuning.random_search",
     "grid_search": "hptuning.grid_search",
+    "bo": "hptuning.bo",
     "early_stopping": "hptuning.early_stopping",
     "seed": "hptuning.seed",
     "cmd": "run.cmd",

@@ -6,6 +6,7 @@ no algorithm section means a grid search over the whole matrix (`HPTuningConfig.
 search_algorithm`); a metric or early-stopping rule without `optimization` is maximized
 (`SearchMetricConfig`, `EarlyStoppingConfig`); a resource without `type` is a float
 (`ResourceConfig`); `concurrency` is 1 and grid_search `n_experiments` absent is the whole grid.
+The `bo` section is checked in `spec_bo`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from scheduler.space import PVALUES_TOLERANCE, Distribution, Space, SpaceError, parse_param
 from scheduler.space_traps import traps
+from scheduler.spec_bo import bo_section, check_bo_matrix
 from scheduler.spec_fields import (
     BAD,
     IDENTIFIER,
@@ -118,11 +120,6 @@ def _grid_search(ctx: Context, path: Path, value: Any) -> Any:
     return GridSearch(got["n_experiments"], got["metric"])
 
 
-def _bayesian(ctx: Context, path: Path, value: Any) -> Any:
-    message = "bayesian optimization ('bo') is not supported: use " + " or ".join(ALGORITHMS)
-    return ctx.error(path, message, at_key=True)
-
-
 def _matrix(ctx: Context, path: Path, value: Any) -> Any:
     if not isinstance(value, dict) or not value:
         what = "empty" if value == {} else show(value)
@@ -193,13 +190,13 @@ def check_hptuning(ctx: Context, path: Path, value: Any) -> Any:
         got["grid_search"] = GridSearch(None)  # no algorithm section: Polyaxon's default
     if got["algorithm"] == "grid_search" and not is_bad(got["matrix"], got["grid_search"]):
         _check_grid(ctx, path, got["matrix"], got["grid_search"], implicit)
+    if got["algorithm"] == "bo" and not is_bad(got["matrix"]):
+        check_bo_matrix(ctx, (*path, "matrix"), got["matrix"])
     return BAD if is_bad(*got.values()) else got
 
 
 def _algorithm(ctx: Context, path: Path, value: dict[Any, Any]) -> Any:
     present = [name for name in value if name in ALGORITHMS]
-    if not present and "bo" in value:
-        return BAD  # reported by the bo check
     if not present:
         message = (
             "no search algorithm section: a grid search over the whole matrix, as in Polyaxon "
@@ -261,7 +258,7 @@ _HPTUNING_FIELDS = {
     "hyperband": Field(_hyperband, keep_null=True),
     "random_search": Field(_random_search, keep_null=True),
     "grid_search": Field(_grid_search, keep_null=True),
-    "bo": Field(_bayesian, keep_null=True),
+    "bo": Field(bo_section(_metric), keep_null=True),
     "matrix": Field(_matrix, required=True),
     "early_stopping": Field(_early_stopping, default=()),
 }

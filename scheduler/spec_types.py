@@ -14,13 +14,19 @@ from scheduler.space import Space
 
 MINIMIZE = "minimize"
 MAXIMIZE = "maximize"
-ALGORITHMS = ("hyperband", "random_search", "grid_search")
+ALGORITHMS = ("hyperband", "random_search", "grid_search", "bo")
 SIZINGS = ("algorithm1", "table1")
 MAX_ITER = 1_000_000
 MAX_EXPERIMENTS = 100_000
 MAX_CONCURRENCY = 10_000
 MAX_SEED = 2**63 - 1
 MAX_RETRIES = 100
+# bo: the trial budget (n_initial_trials + n_iterations) and the acquisition optimizer's
+# effort, capped so one scheduling step (a Gaussian-process fit and an acquisition search,
+# under the sweep's row lock) stays within about a second.
+MAX_BO_TRIALS = 500
+MAX_BO_WARMUP = 100_000
+MAX_BO_STARTS = 500
 MAX_NAME = 200
 
 
@@ -113,6 +119,47 @@ class GridSearch:
 
 
 @dataclass(frozen=True)
+class GaussianProcess:
+    """The `bo.utility_function.gaussian_process` section (Polyaxon's defaults)."""
+
+    kernel: str = "matern"
+    length_scale: float = 1.0
+    nu: float = 1.5
+    n_restarts_optimizer: int = 0
+
+
+@dataclass(frozen=True)
+class UtilityFunction:
+    """The `bo.utility_function` section: the acquisition function and how it is maximized.
+
+    `kappa` weighs the standard deviation in `ucb`; `eps` is the improvement margin of `ei`
+    and `poi`. `n_warmup` random points, then `n_iter` L-BFGS-B starts, search its maximum.
+    """
+
+    acquisition_function: str
+    kappa: float | None
+    eps: float | None
+    gaussian_process: GaussianProcess
+    n_warmup: int = 5000
+    n_iter: int = 150
+
+
+@dataclass(frozen=True)
+class BayesianOptimization:
+    """The `bo` section: `n_initial_trials` random configs, then `n_iterations` suggested."""
+
+    n_initial_trials: int
+    n_iterations: int
+    metric: Metric
+    utility_function: UtilityFunction
+
+    @property
+    def n_trials(self) -> int:
+        """Return the trial budget: random configs plus suggested ones."""
+        return self.n_initial_trials + self.n_iterations
+
+
+@dataclass(frozen=True)
 class EarlyStoppingRule:
     """Stop the sweep once any trial's `metric` reaches `value` in its direction."""
 
@@ -163,17 +210,18 @@ class SweepSpec:
     params: Mapping[str, Any] = field(hash=False)
     run: Run
     warnings: tuple[Issue, ...]
+    bo: BayesianOptimization | None = None
 
     @property
     def metric(self) -> Metric | None:
-        """Return the metric that ranks trials (required for Hyperband, optional otherwise)."""
-        section = self.hyperband or self.random_search or self.grid_search
+        """Return the metric that ranks trials (required for Hyperband and bo, else optional)."""
+        section = self.hyperband or self.random_search or self.grid_search or self.bo
         return section.metric if section is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe summary for storage and display."""
-        sections = (self.hyperband, self.random_search, self.grid_search)
-        hb, rs, gs = (asdict(s) if s is not None else None for s in sections)
+        sections = (self.hyperband, self.random_search, self.grid_search, self.bo)
+        hb, rs, gs, bo = (asdict(s) if s is not None else None for s in sections)
         return {
             "version": self.version,
             "kind": self.kind,
@@ -184,6 +232,7 @@ class SweepSpec:
             "hyperband": hb,
             "random_search": rs,
             "grid_search": gs,
+            "bo": bo,
             "matrix": {p.name: p.describe() for p in self.matrix.params},
             "matrix_kinds": {p.name: p.kind for p in self.matrix.params},
             "matrix_size": self.matrix.size,

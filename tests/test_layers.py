@@ -19,8 +19,8 @@ PURE = {
     "scheduler.space", "scheduler.space_errors", "scheduler.space_kinds", "scheduler.space_parse",
     "scheduler.space_sampling", "scheduler.space_traps", "scheduler.spec", "scheduler.spec_fields",
     "scheduler.spec_hptuning", "scheduler.spec_limits", "scheduler.spec_templates",
-    "scheduler.spec_types",
-    "scheduler.yamlsource", "hbclient",
+    "scheduler.spec_types", "scheduler.spec_bo", "scheduler.bayes", "scheduler.yamlsource",
+    "hbclient",
 }  # fmt: skip
 # The edges: Celery tasks, the API, management commands, pages, consumers and the project.
 EDGE_PREFIXES = ("scheduler.tasks", "scheduler.api", "scheduler.management", "frontend", "hbsite")

@@ -1,4 +1,8 @@
-"""The engine and the trial helper import neither Django nor numpy: they run anywhere."""
+"""The engine and the trial helper import neither Django nor numpy: they run anywhere.
+
+`scheduler.bayes` (Bayesian optimization) is the one engine module left out: it is pure of
+Django but computes on numpy and scikit-learn; `test_bayes_imports_without_django` checks it.
+"""
 
 import subprocess
 import sys
@@ -14,6 +18,7 @@ PURE = [
     "scheduler.space",
     "scheduler.spec",
     "scheduler.spec_limits",
+    "scheduler.spec_bo",
     "scheduler.yamlsource",
     "scheduler.command",
     "scheduler.planning",
@@ -33,3 +38,11 @@ def test_it_imports_without_django_or_numpy(module: str) -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_bayes_imports_without_django() -> None:
+    code = "import sys, scheduler.bayes; print('django' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

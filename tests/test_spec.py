@@ -244,12 +244,6 @@ def test_it_rejects_two_search_algorithms_at_the_second() -> None:
     )
 
 
-def test_it_rejects_bayesian_optimization_with_a_clear_message() -> None:
-    line, column, message = only_issue(algorithm_file("  bo: {n_iterations: 3}\n"))
-    assert (line, column) == (4, 3)
-    assert "'bo') is not supported" in message
-
-
 def test_it_caps_a_huge_grid_without_n_experiments() -> None:
     matrix = "".join(f"    p{i}: {{range: [0, 10, 1]}}\n" for i in range(6))  # 10**6 points
     text = algorithm_file("  grid_search: {}\n", matrix).replace("{{ lr }}", "{{ p0 }}")

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from scheduler import access as acl
-from scheduler import events, results
+from scheduler import events, results, stored
 from scheduler import spec as specs
 from scheduler.models import Event, Sweep, Trial
 
 from .. import eventtext
 from .brackets import BracketTable, live_table
 from .common import metric_of, resource_name
+from .iterations import IterationTable, iteration_table
 from .trial_table import TrialTable, trial_table
 
 LOG_SIZE = 100
@@ -37,13 +38,15 @@ class Progress:
 
 @dataclass(frozen=True)
 class SweepState:
-    """What live updates refresh: status, progress, best trial and the bracket table."""
+    """What live updates refresh: status, progress, best trial, the bracket table and, for a
+    bo sweep, the iterations shown in its place."""
 
     sweep: Sweep
     table: BracketTable
     progress: Progress
     best: Trial | None
     metric: specs.Metric | None
+    iterations: IterationTable | None = None
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,13 @@ def progress_of(table: BracketTable, planned: int) -> Progress:
 
 
 def sweep_state(sweep: Sweep) -> SweepState:
-    """Read the live part of the sweep page (three queries)."""
-    metric = metric_of(sweep)
+    """Read the live part of the sweep page (three queries; four for a bo sweep)."""
+    metric, spec = metric_of(sweep), stored.spec_of(sweep)
     table = live_table(sweep, resource_name(sweep), metric)
     planned = int((sweep.plan or {}).get("total_trials") or 0)
-    return SweepState(sweep, table, progress_of(table, planned), results.best_trial(sweep), metric)
+    iterations = iteration_table(sweep, spec) if spec.bo is not None else None
+    best = results.best_trial(sweep)
+    return SweepState(sweep, table, progress_of(table, planned), best, metric, iterations)
 
 
 def event_log(sweep: Sweep, limit: int = LOG_SIZE) -> list[dict[str, Any]]:

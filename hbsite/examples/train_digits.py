@@ -62,26 +62,33 @@ def restore(path, args):
     return model, 0
 
 
-def main() -> None:
-    args = parse_args()
-    x_train, x_val, y_train, y_val = load_data(args.seed)
-    classes = np.unique(y_train)
-    ckpt = hbclient.checkpoint_dir() / "model.pkl"
-    model, done = restore(ckpt, args)
-    if done:
-        print(f"resuming from epoch {done} of {args.epochs}")
-    rng = np.random.default_rng(args.seed + done)
-    for epoch in range(done + 1, args.epochs + 1):
+def train(model, data, classes, epochs, rng, done=0, batch_size=64):
+    """Train epochs done+1..epochs; yield (epoch, validation loss, validation accuracy)."""
+    x_train, x_val, y_train, y_val = data
+    for epoch in range(done + 1, epochs + 1):
         order = rng.permutation(len(x_train))
-        for start in range(0, len(order), args.batch_size):
-            batch = order[start : start + args.batch_size]
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model.partial_fit(x_train[batch], y_train[batch], classes=classes)
         proba = np.clip(model.predict_proba(x_val), 1e-7, 1)
         loss = log_loss(y_val, proba / proba.sum(axis=1, keepdims=True), labels=classes)
-        accuracy = accuracy_score(y_val, model.predict(x_val))
-        hbclient.report(step=epoch, loss=float(loss), accuracy=float(accuracy))
+        yield epoch, float(loss), float(accuracy_score(y_val, model.predict(x_val)))
+
+
+def main() -> None:
+    args = parse_args()
+    data = load_data(args.seed)
+    classes = np.unique(data[2])
+    ckpt = hbclient.checkpoint_dir() / "model.pkl"
+    model, done = restore(ckpt, args)
+    if done:
+        print(f"resuming from epoch {done} of {args.epochs}")
+    rng = np.random.default_rng(args.seed + done)
+    steps = train(model, data, classes, args.epochs, rng, done, args.batch_size)
+    for epoch, loss, accuracy in steps:
+        hbclient.report(step=epoch, loss=loss, accuracy=accuracy)
         with ckpt.open("wb") as f:
             pickle.dump({"model": model, "epoch": epoch}, f)
 

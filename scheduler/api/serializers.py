@@ -247,12 +247,18 @@ def events_after(sweep: Sweep, after: int, limit: int) -> dict[str, Any]:
 
 class TrialSerializer(serializers.ModelSerializer):
     params = serializers.JSONField(source="config.params", read_only=True)
+    origin = serializers.JSONField(
+        source="config.origin",
+        read_only=True,
+        help_text="bo sweeps: how the config was made (random, or suggested with its "
+        "acquisition value); empty otherwise",
+    )
     duration = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = Trial
         fields = [
-            "id", "sweep", "config", "bracket", "rung", "params", "resource", "status",
+            "id", "sweep", "config", "bracket", "rung", "params", "origin", "resource", "status",
             "metric_value", "attempt", "parent", "promoted", "rejected_points",
             "created_at", "queued_at", "started_at", "finished_at", "duration",
         ]  # fmt: skip

@@ -61,10 +61,13 @@ class Command(BaseCommand):
     def do_validate(self, file: str, **_: object) -> None:
         _, spec = self.load(file)
         plan = planning.build_plan(spec)
+        shape = f"{len(plan.brackets)} brackets"
+        if plan.budget is not None:
+            shape = f"{plan.budget[0]} random + {plan.budget[1]} suggested"
         self.stdout.write(
-            f"{file}: ok: {spec.algorithm}, {len(spec.matrix.params)} params, "
-            f"{len(plan.brackets)} brackets, {plan.total_configs} configs, "
-            f"{plan.total_trials} trials, concurrency {spec.concurrency}"
+            f"{file}: ok: {spec.algorithm}, {len(spec.matrix.params)} params, {shape}, "
+            f"{plan.total_configs} configs, {plan.total_trials} trials, "
+            f"concurrency {spec.concurrency}"
         )
 
     def do_plan(self, file: str, json: bool = False, **_: object) -> None:

@@ -292,8 +292,10 @@ def finish_if_done(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) ->
     if not succeeded:
         end_sweep(sweep, SweepStatus.FAILED, "no trial succeeded")
     elif metric is not None and not sweep.trials.ranked().exists():
-        # Every value reported was NaN (a metric never reported ends the sweep earlier).
-        reason = f"no trial ranked: every value of {metric.name!r} reported was NaN"
+        # Nothing ranked: a bo sweep says how much of its budget ran; otherwise every value
+        # reported was NaN (a metric never reported ends a bracketed sweep earlier).
+        unspent = suggesting.unspent_reason(sweep, plan, metric) if spec.bo else ""
+        reason = unspent or f"no trial ranked: every value of {metric.name!r} reported was NaN"
         end_sweep(sweep, SweepStatus.FAILED, reason)
     else:
         unspent = suggesting.unspent_reason(sweep, plan, spec.bo.metric) if spec.bo else ""

@@ -68,15 +68,15 @@ def test_it_fills_slots_beyond_the_random_configs_with_random_ones_before_any_re
     assert sweep.trials.filter(status="queued").count() == 4
 
 
-def test_it_ends_with_the_budget_unspent_when_no_trial_reports_the_metric(cast):
+def test_it_ends_failed_with_the_budget_unspent_when_no_trial_reports_the_metric(cast):
     sweep = started_sweep(cast.team, text=bo_yaml(2, 3, concurrency=1))
     while trials := open_trials(sweep):
         finish(trials[0], None)
     sweep.refresh_from_db()
 
-    assert sweep.status == "succeeded"
+    assert sweep.status == "failed"  # a sweep that ranked nothing never ends "succeeded"
     assert Config.objects.filter(sweep=sweep).count() == 2
-    assert "ran 2 of 5 configs: no trial reported 'loss'" in sweep.status_reason
+    assert "reported the ranking metric 'loss' (reported: nothing)" in sweep.status_reason
 
 
 def test_it_suggests_the_same_configs_from_the_same_seed(cast):

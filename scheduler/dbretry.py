@@ -80,7 +80,8 @@ def call_within(budget: float, fn: Callable[P, R], *args: P.args, **kwargs: P.kw
             if delay is None:
                 raise
             name = getattr(fn, "__name__", repr(fn))
-            log.warning("database unavailable (%s); %s again in %.1f s", first_line(exc), name, delay)
+            why = first_line(exc)
+            log.warning("database unavailable (%s); %s again in %.1f s", why, name, delay)
             time.sleep(delay)
 
 

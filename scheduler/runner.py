@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
 from . import command, dbretry, metrics, stored, trials
 from .models import Trial
 from .process_tree import LEASE, Supervised

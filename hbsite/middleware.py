@@ -4,8 +4,9 @@ Django's pool (settings DATABASES OPTIONS pool, with CONN_HEALTH_CHECKS) checks 
 connection as it is handed out and replaces a broken one, so a connection that died while it
 sat in the pool never reaches a view. A connection that breaks while a view uses it raises
 OperationalError or InterfaceError in the view: this middleware, last in MIDDLEWARE, runs the
-view in one transaction (as ATOMIC_REQUESTS would), so a broken attempt leaves nothing
-behind, and runs it again on a fresh connection for up to HBSITE_WEB_DB_RETRY_SECONDS (10).
+view again on a fresh connection for up to HBSITE_WEB_DB_RETRY_SECONDS (10). A view that may
+write (any method but GET, HEAD and OPTIONS) runs in one transaction, as ATOMIC_REQUESTS would
+run it, so a broken attempt leaves nothing behind.
 A database still away after that answers 503 with Retry-After, never a 500.
 """
 
@@ -23,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from scheduler import dbretry
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 RETRY_AFTER_SECONDS = 5
 UNAVAILABLE = "the database is unavailable; try again in a few seconds"
 
@@ -53,8 +55,9 @@ class RetryOnDatabaseErrors:
 
 
 def run_view(request: HttpRequest, view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """Call the view and render its response, all in one transaction."""
-    with transaction.atomic():
+    """Call the view and render its response; in one transaction unless the method is safe."""
+    safe = request.method in SAFE_METHODS
+    with contextlib.nullcontext() if safe else transaction.atomic():
         response = view(request, *args, **kwargs)
         render = getattr(response, "render", None)
         if callable(render) and not getattr(response, "is_rendered", True):

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import RawPostDataException
 
 from scheduler import dbretry
 
@@ -43,9 +44,10 @@ class RetryOnDatabaseErrors:
     ) -> HttpResponse | None:
         if inspect.iscoroutinefunction(view):
             return None  # an async view runs as Django runs it
-        # A retried view reads the body again: keep it in memory (a body over Django's limit
-        # is left to the view, which answers 413).
-        with contextlib.suppress(RequestDataTooBig):
+        # A retried view reads the body again: keep it in memory. A body over Django's limit
+        # is left to the view, which answers 413; a form already parsed (by the CSRF check)
+        # stays parsed in request.POST.
+        with contextlib.suppress(RequestDataTooBig, RawPostDataException):
             request.body  # noqa: B018
         budget = float(getattr(settings, "HBSITE_WEB_DB_RETRY_SECONDS", 10))
         try:

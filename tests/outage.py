@@ -34,6 +34,13 @@ def cut_connections(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
+def end_backend(dsn: str, pid: int) -> bool:
+    """Terminate one backend of the DSN's database, as a restart would; True if it was there."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()
+    return bool(row and row[0])
+
+
 class Cutter(threading.Thread):
     """Cut a database's connections every `every` seconds until `stop()`; counts the cuts."""
 

@@ -7,17 +7,20 @@ about it over HTTP. The server itself and other databases are never touched.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.http import JsonResponse
 
+from hbsite.middleware import RetryOnDatabaseErrors
 from scheduler import dbretry, hyperband, sweeps
 from scheduler.models import ApiToken, Sweep
 from tests.conftest import wait_for
-from tests.outage import ApiProbe, Cutter, cut_connections, dsn_of
+from tests.outage import ApiProbe, Cutter, dsn_of, end_backend
 from tests.sweeps import hyperband_yaml, quadratic
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +40,7 @@ def this_backend() -> int:
 
 def test_it_runs_a_query_again_on_a_fresh_connection(dsn):
     first = this_backend()
-    assert cut_connections(dsn) >= 1  # this thread's connection is among them
+    assert end_backend(dsn, first)  # only this one: the session's worker and server keep theirs
 
     calls = []
 
@@ -51,8 +54,7 @@ def test_it_runs_a_query_again_on_a_fresh_connection(dsn):
 
 def test_it_leaves_a_broken_transaction_to_whoever_opened_it(dsn):
     with pytest.raises(OperationalError), transaction.atomic():
-        this_backend()
-        cut_connections(dsn)
+        end_backend(dsn, this_backend())
         dbretry.call_within(5, this_backend)
 
 
@@ -111,3 +113,34 @@ def test_the_pool_checks_connections_as_it_hands_them_out():
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
     assert connection.pool._check is not None
     assert threading.current_thread() is threading.main_thread()
+
+
+def view_failing(times: int):
+    """A view whose first `times` calls lose their database connection."""
+    calls: list[int] = []
+
+    def view(request):
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("server closed the connection unexpectedly")
+        return JsonResponse({"calls": len(calls)})
+
+    return view, calls
+
+
+def test_a_view_whose_connection_broke_runs_again(rf):
+    view, calls = view_failing(times=2)
+    middleware = RetryOnDatabaseErrors(lambda request: None)
+    response = middleware.process_view(rf.post("/api/x/", {"a": 1}), view, (), {})
+    assert response.status_code == 200 and len(calls) == 3
+
+
+def test_a_database_that_stays_away_answers_503_not_500(rf, settings):
+    settings.HBSITE_WEB_DB_RETRY_SECONDS = 0.3
+    view, calls = view_failing(times=100)
+    middleware = RetryOnDatabaseErrors(lambda request: None)
+    api = middleware.process_view(rf.get("/api/sweeps/"), view, (), {})
+    page = middleware.process_view(rf.get("/sweeps/"), view, (), {})
+    assert (api.status_code, page.status_code) == (503, 503)
+    assert api["Retry-After"] and "database is unavailable" in json.loads(api.content)["error"]
+    assert len(calls) == 6  # three tries each: at once, after 0.1 s and after 0.2 s

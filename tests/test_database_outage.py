@@ -136,7 +136,7 @@ def test_a_view_whose_connection_broke_runs_again(rf):
 
 
 def test_a_database_that_stays_away_answers_503_not_500(rf, settings):
-    settings.HBSITE_WEB_DB_RETRY_SECONDS = 0.3
+    settings.HBSITE_WEB_DB_RETRY_SECONDS = 0.35
     view, calls = view_failing(times=100)
     middleware = RetryOnDatabaseErrors(lambda request: None)
     api = middleware.process_view(rf.get("/api/sweeps/"), view, (), {})

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lock wheel services browser lint typecheck benchmark clean
+.PHONY: run test setup lock wheel services browser lint typecheck benchmark drills clean
 
 # The exact versions CI and developers install come from requirements.lock (every extra);
 # hbsite itself is installed editable on top, without resolving anything again.
@@ -51,6 +51,10 @@ typecheck: setup
 
 benchmark: setup services browser
 	$(PY) -m pytest benchmarks -p no:cacheprovider -s $(PYTEST_ARGS)
+
+# Sweeps on the whole system while each process and service fails in turn (also in benchmark).
+drills: setup services
+	$(PY) -m pytest benchmarks/bench_drills.py -p no:cacheprovider -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var dist build .pytest_cache .mypy_cache .ruff_cache

@@ -75,7 +75,14 @@ def report(step: float | None = None, **values: float) -> None:
 class ApiReporter:
     """Send metric points over HTTP in batches, with the trial's token."""
 
-    def __init__(self, every: float = 1.0, url: str | None = None, token: str | None = None):
+    def __init__(
+        self,
+        every: float = 1.0,
+        url: str | None = None,
+        token: str | None = None,
+        retry_seconds: float = 120.0,
+    ):
+        self.retry_seconds = retry_seconds
         self.url = (url or os.environ["HBSITE_API_URL"]).rstrip("/")
         self.token = token or os.environ["HBSITE_TRIAL_TOKEN"]
         self.trial = os.environ.get("HBSITE_TRIAL_ID", "")
@@ -94,10 +101,32 @@ class ApiReporter:
             self.flush()
 
     def flush(self) -> None:
-        """Send every buffered point now."""
+        """Send every buffered point now.
+
+        A server that cannot be reached or answers 5xx (restarting, its database away) is
+        tried again, after 0.2 s doubling to at most 5 s, for up to `retry_seconds`; then the
+        last error is raised. A 4xx answer (a bad point, an attempt that is over) raises
+        urllib.error.HTTPError at once.
+        """
         if not self.points:
             return
         body = json.dumps({"points": self.points}).encode()
+        deadline, delay = time.monotonic() + self.retry_seconds, 0.2
+        while True:
+            try:
+                self._post(body)
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or time.monotonic() + delay > deadline:
+                    raise
+            except OSError:  # refused, reset, timed out (URLError is an OSError)
+                if time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        self.points, self.last_sent = [], time.monotonic()
+
+    def _post(self, body: bytes) -> None:
         request = urllib.request.Request(
             f"{self.url}/api/trials/{self.trial}/metrics/",
             data=body,
@@ -106,7 +135,6 @@ class ApiReporter:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
-        self.points, self.last_sent = [], time.monotonic()
 
     def __enter__(self) -> ApiReporter:
         return self

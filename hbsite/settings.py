@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     "scheduler.api.middleware.ApiErrorMiddleware",
+    # Last: it calls the view itself, after every other middleware's process_view.
+    "hbsite.middleware.RetryOnDatabaseErrors",
 ]
 
 ROOT_URLCONF = "hbsite.urls"
@@ -98,6 +100,11 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", "True"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # With the pool, Django 5.2 turns this into the pool's `check`
+    # (psycopg_pool.ConnectionPool.check_connection): a pooled connection that broke while
+    # idle (a database restart, a terminated backend) is replaced before a request gets it.
+    # The pool options themselves cannot carry `check`: Django passes it already.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": envint("DB_POOL_MIN", 1),
         "max_size": envint("DB_POOL_MAX", 20),
@@ -190,6 +197,10 @@ HBSITE_TERMINATE_GRACE_SECONDS = float(env("HBSITE_TERMINATE_GRACE_SECONDS", "5"
 HBSITE_RESEND_AFTER_SECONDS = float(env("HBSITE_RESEND_AFTER_SECONDS", "5"))
 HBSITE_REQUEUE_AFTER_SECONDS = float(env("HBSITE_REQUEUE_AFTER_SECONDS", "300"))
 HBSITE_MAX_RETRIES = envint("HBSITE_MAX_RETRIES", 2)
+# How long a runner waits for a database that went away before giving up a write (its
+# trial is then left to reconcile), and how long a web request waits before answering 503.
+HBSITE_DB_RETRY_SECONDS = float(env("HBSITE_DB_RETRY_SECONDS", "60"))
+HBSITE_WEB_DB_RETRY_SECONDS = float(env("HBSITE_WEB_DB_RETRY_SECONDS", "10"))
 HBSITE_OUTPUT_TAIL_BYTES = envint("HBSITE_OUTPUT_TAIL_BYTES", 64 * 1024)
 HBSITE_MAX_METRIC_BATCH = envint("HBSITE_MAX_METRIC_BATCH", 5000)
 HBSITE_MAX_YAML_BYTES = envint("HBSITE_MAX_YAML_BYTES", 1024 * 1024)

@@ -28,6 +28,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -93,6 +94,9 @@ class Supervised:
             os.close(status_w)
             os.close(life_r)
         os.set_blocking(self._life, False)
+        # Guards the lifeline against a heartbeat thread writing to it while (or after) the
+        # runner closes it: a closed descriptor's number is soon another trial's lifeline.
+        self._life_lock = threading.Lock()
         self._status, self._buffer = status_r, b""
         self.ended = False
         self.returncode: int | None = None
@@ -124,15 +128,18 @@ class Supervised:
 
     def stop(self) -> None:
         """Have the supervisor kill the whole tree (SIGTERM, SIGKILL after the grace)."""
-        if not self._send(STOP):
+        if not self._send(STOP) and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGTERM)
 
     def _send(self, byte: bytes) -> bool:
-        try:
-            return os.write(self._life, byte) == 1
-        except OSError:  # full (a stuck supervisor) or closed (a gone one)
-            return False
+        with self._life_lock:
+            if self._life < 0:  # closed: the tree is gone
+                return False
+            try:
+                return os.write(self._life, byte) == 1
+            except OSError:  # full (a stuck supervisor) or closed (a gone one)
+                return False
 
     def close(self, timeout: float) -> None:
         """Wait for the supervisor to see its tree gone; kill it and its session if it hangs."""
@@ -141,9 +148,11 @@ class Supervised:
         except subprocess.TimeoutExpired:
             kill_session(self.proc.pid)
             self.proc.wait()
-        for fd in (self._status, self._life):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._life_lock:
+            for fd in (self._status, self._life):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._status = self._life = -1
 
 
 def kill_session(sid: int) -> None:

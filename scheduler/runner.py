@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
 
-from . import command, metrics, stored, trials
+from . import command, dbretry, metrics, stored, trials
 from .models import Trial
 from .process_tree import LEASE, Supervised
 
@@ -203,6 +202,11 @@ class Output:
             rejected, self.rejected = self.rejected, []
         return points, rejected
 
+    def put_back(self, points: list[metrics.Point]) -> None:
+        """Return points that could not be stored yet, ahead of any read since."""
+        with self.lock:
+            self.pending[:0] = points
+
     def join(self, timeout: float) -> None:
         """Wait up to `timeout` seconds in all for the pipes to close."""
         deadline = time.monotonic() + timeout
@@ -225,12 +229,26 @@ class Attempt:
         self.fenced.set()
         self.tree.stop()
 
-    def flush(self) -> None:
-        """Store the metric points read so far; fence the attempt when they are refused."""
+    def flush(self, budget: float | None = None) -> None:
+        """Store the metric points read so far, and count on the trial what could not be read;
+        fence the attempt when its points are refused.
+
+        A database that stays away for `budget` seconds (default: HBSITE_DB_RETRY_SECONDS)
+        keeps the points for the next flush and raises its error.
+        """
         points, rejected = self.output.take()
-        if points and not metrics.record(self.trial, points):
+        seconds = dbretry.retry_seconds() if budget is None else budget
+        if rejected:
+            dbretry.call_within(seconds, metrics.reject, self.trial.pk, rejected, len(rejected))
+        if not points:
+            return
+        try:
+            accepted = dbretry.call_within(seconds, metrics.record, self.trial, points)
+        except dbretry.TRANSIENT:
+            self.output.put_back(points)
+            raise
+        if not accepted:
             self.cut_off()
-        metrics.reject(self.trial.pk, rejected, len(rejected))
 
 
 class Heartbeats:
@@ -256,16 +274,23 @@ class Heartbeats:
             with self.lock:
                 attempts = list(self.attempts.values())
             for attempt in attempts:
-                self._beat(attempt)
+                with self.lock:
+                    current = self.attempts.get(attempt.trial.pk) is attempt
+                if current:  # not ended while the others beat
+                    self._beat(attempt)
 
     def _beat(self, attempt: Attempt) -> None:
+        tails = attempt.output.tails()
         try:
-            tails = attempt.output.tails()
-            accepted = trials.heartbeat(attempt.fence, attempt.tree.pid, *tails)
+            # Tried again within one heartbeat period; the lease keeps running meanwhile, so
+            # a database that stays away ends the attempt.
+            accepted = dbretry.call_within(
+                settings.HBSITE_HEARTBEAT_SECONDS,
+                trials.heartbeat, attempt.fence, attempt.tree.pid, *tails,
+            )  # fmt: skip
         except Exception:
-            # The lease keeps running: a database that stays away ends the attempt.
             log.exception("heartbeat of trial %s failed", attempt.trial.pk)
-            close_old_connections()
+            dbretry.drop_connection()
             return
         if accepted:
             attempt.tree.feed()
@@ -308,14 +333,14 @@ def spawn(trial: Trial, token: str) -> Supervised:
 
 def run(trial_id: int) -> None:
     """Run a queued trial to its end; do nothing if another runner has it."""
-    claim = trials.claim(trial_id, worker_name(), prepare)
+    claim = dbretry.call(trials.claim, trial_id, worker_name(), prepare)
     if claim is None:
         return
-    trial = Trial.objects.select_related("sweep", "config").get(pk=trial_id)
+    trial = dbretry.call(Trial.objects.select_related("sweep", "config").get, pk=trial_id)
     try:
         tree = spawn(trial, claim.token)
     except OSError as exc:
-        trials.finish(claim.fence, None, f"could not start: {exc}", "", "")
+        dbretry.call(trials.finish, claim.fence, None, f"could not start: {exc}", "", "")
         return
     output = Output(tree, default_step=resource_value(trial))
     attempt = Attempt(trial, claim.fence, tree, output)
@@ -323,7 +348,7 @@ def run(trial_id: int) -> None:
     try:
         error = supervise(attempt)
     except Exception as exc:
-        # A runner bug or a lost database must not leave the trial "running" until reconcile.
+        # A runner bug must not leave the trial "running" until reconcile.
         log.exception("runner failed while supervising trial %s", trial_id)
         tree.stop()
         tree.wait(grace_seconds() + 5)
@@ -334,15 +359,19 @@ def run(trial_id: int) -> None:
 
 
 def conclude(attempt: Attempt, error: str) -> None:
-    """Record how the attempt ended (if it is still the current one), then let its tree go."""
+    """Record how the attempt ended (if it is still the current one), then let its tree go.
+
+    A database that stays away longer than HBSITE_DB_RETRY_SECONDS raises its error here; the
+    trial then stays running without heartbeats until reconcile requeues it.
+    """
     tree, output, fence = attempt.tree, attempt.output, attempt.fence
     output.join(READER_JOIN_SECONDS)
     attempt.flush()
     stdout, stderr = output.tails()
     if tree.reason == LEASE and not attempt.fenced.is_set():
-        done = trials.give_up(fence, "stopped heartbeating")
+        done = dbretry.call(trials.give_up, fence, "stopped heartbeating")
     else:
-        done = trials.finish(fence, tree.returncode, error, stdout, stderr)
+        done = dbretry.call(trials.finish, fence, tree.returncode, error, stdout, stderr)
     if not done:
         log.warning("trial %s attempt %s was fenced off; it changed nothing",
                     fence.trial_id, fence.attempt)  # fmt: skip
@@ -358,12 +387,17 @@ def supervise(attempt: Attempt) -> str:
         now = time.monotonic()
         if now >= next_flush:
             next_flush = now + settings.HBSITE_HEARTBEAT_SECONDS
-            attempt.flush()
+            try:
+                attempt.flush(budget=settings.HBSITE_HEARTBEAT_SECONDS)
+            except dbretry.TRANSIENT:
+                log.warning("metrics of trial %s wait for the database", attempt.trial.pk)
         if attempt.fenced.is_set() and not error:
             error = "stopped"
         if timeout is not None and not error and now - started > timeout:
             attempt.tree.stop()
             error = f"timed out after {timeout:g} s"
+    if attempt.fenced.is_set() and not error:  # fenced while the last wait ran
+        error = "stopped"
     if attempt.tree.returncode is None and not error:
         error = "the trial's supervisor ended without an exit status"
     return error

@@ -2,15 +2,30 @@
 
 `advance` is the only way into a scheduling step; code below this edge asks for one with
 `queueing.request_step`, which sends this task by name after commit.
+
+A database that drops its connections (a restart, a failover) fails a step with an
+OperationalError or InterfaceError; Celery then sends the task again after 1, 2, 4, 8 s and
+every 8 s after that (each with full jitter), for about a minute
+(https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions).
+Celery's Django fixup closes the task's connections after each run, and the pool discards a
+broken one, so the retry starts on a fresh connection. Both tasks are idempotent.
 """
 
 from celery import shared_task
 
-from . import queueing, runner, scheduling, trials
+from . import dbretry, queueing, runner, scheduling, trials
 from .models import Sweep
 
+RETRY_ON_DATABASE_ERRORS = {
+    "autoretry_for": dbretry.TRANSIENT,
+    "retry_backoff": 1,
+    "retry_backoff_max": 8,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
 
-@shared_task(ignore_result=True)
+
+@shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def advance(sweep_id: int) -> None:
     """Take every scheduling step that is due for one sweep (queue `scheduler`)."""
     scheduling.step(sweep_id)
@@ -18,11 +33,11 @@ def advance(sweep_id: int) -> None:
 
 @shared_task(ignore_result=True, acks_late=True)
 def run_trial(trial_id: int) -> None:
-    """Run one trial's process to its end (queue `trials`)."""
+    """Run one trial's process to its end (queue `trials`); the runner rides out the database."""
     runner.run(trial_id)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def reconcile() -> None:
     """Recover trials whose runner vanished and advance every active sweep."""
     for trial_id in trials.stale_trial_ids():

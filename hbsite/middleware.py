@@ -13,10 +13,10 @@ A database still away after that answers 503 with Retry-After, never a 500.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.request import RawPostDataException
 
 from scheduler import dbretry
+from scheduler.api.middleware import json_error
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 RETRY_AFTER_SECONDS = 5
@@ -42,7 +43,7 @@ class RetryOnDatabaseErrors:
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: tuple, kwargs: dict
     ) -> HttpResponse | None:
-        if inspect.iscoroutinefunction(view):
+        if iscoroutinefunction(view):
             return None  # an async view runs as Django runs it
         # A retried view reads the body again: keep it in memory. A body over Django's limit
         # is left to the view, which answers 413; a form already parsed (by the CSRF check)
@@ -54,6 +55,13 @@ class RetryOnDatabaseErrors:
             return dbretry.call_within(budget, run_view, request, view, args, kwargs)
         except dbretry.TRANSIENT:
             return unavailable(request)
+        except Exception as exc:
+            # The view ran here, not in Django's handler, so no process_exception sees this:
+            # the API's error is still JSON.
+            handled = json_error(request, exc)
+            if handled is None:
+                raise
+            return handled
 
 
 def run_view(request: HttpRequest, view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

@@ -17,7 +17,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from scheduler import intake
+from scheduler import dbretry, intake
 from scheduler import spec as specs
 from scheduler.metrics import MetricError
 
@@ -77,8 +77,12 @@ def as_api_exception(exc: Exception) -> Exception:
 def exception_handler(exc: Exception, context: dict[str, Any]):
     """Answer every API error with `{"error": ..., ...}` and DRF's status and headers.
 
-    An exception DRF does not handle is logged and answered with a 500 in the same shape.
+    An exception DRF does not handle is logged and answered with a 500 in the same shape,
+    except a lost database connection: that is raised again, so the view is retried on a
+    fresh connection (hbsite.middleware.RetryOnDatabaseErrors) or answered 503.
     """
+    if isinstance(exc, dbretry.TRANSIENT):
+        raise exc
     exc = as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:

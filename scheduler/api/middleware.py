@@ -22,7 +22,12 @@ class ApiErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not request.path.startswith(API_PREFIX):
-            return None
-        logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
-        return JsonResponse({"error": INTERNAL}, status=500)
+        return json_error(request, exception)
+
+
+def json_error(request: HttpRequest, exception: Exception) -> HttpResponse | None:
+    """Return the JSON 500 for an exception under /api/ (logged), or None elsewhere."""
+    if not request.path.startswith(API_PREFIX):
+        return None
+    logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
+    return JsonResponse({"error": INTERNAL}, status=500)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from . import bayes, events, hyperband
+from . import events, hyperband
 from . import spec as specs
 from .models import Config, Sweep, Trial
 
@@ -87,6 +87,10 @@ def _suggested(
     pending: list[dict[str, Any]],
     index: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    # numpy and scikit-learn load only when a bo sweep suggests (the `bo` extra): a server
+    # that runs no bo sweep does not need them.
+    from . import bayes
+
     assert spec.bo is not None
     utility = spec.bo.utility_function
     made = bayes.suggest(

@@ -32,8 +32,7 @@ def programs(env: dict[str, str]) -> dict[str, list[str]]:
     uvicorn = [sys.executable, "-m", "uvicorn", "hbsite.asgi:application"]
     return {
         "web": [*uvicorn, "--host", host, "--port", port],
-        "scheduler": [*CELERY, "worker", "-Q", "scheduler", "-c", "2", "-n", "scheduler@%h",
-                      *WORKER_FLAGS],
+        "scheduler": worker_argv("scheduler", "2", "scheduler@%h"),
         "runner": runner_argv(env.get("HBSITE_RUNNERS", "4"), "runner@%h"),
         "beat": [*CELERY, "beat", "-l", "INFO"],
     }  # fmt: skip
@@ -50,10 +49,15 @@ def socket_path(state_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"hbsite-supervisor-{digest}.sock"
 
 
+def worker_argv(queues: str, concurrency: str, name: str) -> list[str]:
+    """Return a Celery worker's argv: on `queues` (comma-separated), `concurrency` threads,
+    named `name` (Celery expands `%h` to the host name)."""
+    return [*CELERY, "worker", "-Q", queues, "-c", concurrency, "-n", name, *WORKER_FLAGS]
+
+
 def runner_argv(concurrency: str, name: str) -> list[str]:
-    """Return a runner's argv: a Celery worker on the `trials` queue, `concurrency` trials
-    at a time, named `name` (Celery expands `%h` to the host name)."""
-    return [*CELERY, "worker", "-Q", "trials", "-c", concurrency, "-n", name, *WORKER_FLAGS]
+    """Return a runner's argv: a Celery worker on the `trials` queue."""
+    return worker_argv("trials", concurrency, name)
 
 
 def config(state_dir: Path, env: dict[str, str], workdir: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -62,10 +61,10 @@ def end_sweep(
     sweep.save(update_fields=["status", "status_reason", "finished_at"])
     if early_stop is not None:
         events.emit(sweep, events.EARLY_STOPPED, early_stop)
-    finished: dict[str, Any] = {
+    finished: events.SweepFinished = {
         "status": status,
         "reason": reason,
         "stopped_trials": open_trials,
         "best": results.best(sweep),
     }
-    events.emit(sweep, events.SWEEP_FINISHED, finished)  # type: ignore[arg-type]
+    events.emit(sweep, events.SWEEP_FINISHED, finished)

@@ -90,11 +90,9 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 def worker_argv(queues: str, concurrency: int, name: str) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", "hbsite", "worker", "-Q", queues,
-        "--pool", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
-        "--without-gossip", "--without-mingle", "-l", "INFO",
-    ]  # fmt: skip
+    from hbsite.supervise import worker_argv as argv_of
+
+    return argv_of(queues, str(concurrency), f"{name}@%h")
 
 
 def ping_worker(name: str) -> bool:
@@ -172,7 +170,9 @@ class MainWorker:
 
 def queue_keys() -> list[str]:
     """The Redis lists of the session's Celery queues (under its key prefix)."""
-    return [settings.HBSITE_REDIS_PREFIX + queue for queue in ("scheduler", "trials")]
+    from scheduler.broker import queue_keys as keys_of
+
+    return [key for queue in ("scheduler", "trials") for key in keys_of(queue)]
 
 
 def wait_until_idle(timeout: float = 30) -> None:

@@ -83,11 +83,19 @@ def off_thread(make: Callable[[], Any]) -> Any:
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """Run axe-core on the page; return each violation with its impact and first targets."""
+    """Run axe-core on the page once its finite animations have ended; return each violation
+    with its impact and first targets."""
     if not page.evaluate("typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE))
+    # Contrast is measured on the page at rest: a banner fading in or a row flashing would
+    # read as too faint mid-animation. Finite animations are awaited; endless ones (the
+    # running badge's pulse) are not.
     return page.evaluate(
         """async () => {
+            const settling = document.getAnimations()
+                .filter((a) => a.effect?.getTiming().iterations !== Infinity)
+                .map((a) => a.finished.catch(() => null));
+            await Promise.all(settling);
             const result = await axe.run(document, { resultTypes: ["violations"] });
             return result.violations.map((v) => ({
                 id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,

@@ -95,11 +95,34 @@ def worker_argv(queues: str, concurrency: int, name: str) -> list[str]:
     return argv_of(queues, str(concurrency), f"{name}@%h")
 
 
+def worker_node(name: str) -> str:
+    return f"{name}@{socket.gethostname()}"
+
+
 def ping_worker(name: str) -> bool:
     from hbsite.celery import app
 
-    replies = app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+    replies = app.control.ping(destination=[worker_node(name)], timeout=0.5)
     return bool(replies)
+
+
+# The Celery worker processes this session started, by name; wait_until_idle asks the live ones.
+WORKERS: dict[str, subprocess.Popen] = {}
+
+
+def workers_busy() -> bool:
+    """Whether a live worker holds a task: running, prefetched or waiting for its ETA.
+    A worker that does not answer within 5 s counts as busy."""
+    from hbsite.celery import app
+
+    nodes = [worker_node(name) for name, proc in WORKERS.items() if proc.poll() is None]
+    if not nodes:
+        return False
+    inspect = app.control.inspect(destination=nodes, timeout=5, limit=len(nodes))
+    for replies in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+        if replies is None or len(replies) < len(nodes) or any(replies.values()):
+            return True
+    return False
 
 
 def redis_urls() -> set[str]:
@@ -161,9 +184,11 @@ class MainWorker:
             argv = worker_argv("scheduler,trials", 8, "main")
             self.proc = start_process(argv, self.env, "worker.log")
             wait_for(lambda: ping_worker("main"), timeout=60, every=0.5)
+            WORKERS["main"] = self.proc
 
     def stop(self) -> None:
         if self.proc is not None:
+            WORKERS.pop("main", None)
             stop_process(self.proc)
             self.proc = None
 
@@ -176,23 +201,26 @@ def queue_keys() -> list[str]:
 
 
 def wait_until_idle(timeout: float = 30) -> None:
-    """Wait until no sweep is active and the broker queues are empty, so the database can be
-    flushed without racing a worker; past `timeout`, stop the sweeps and drop queued tasks so
-    that none reaches a later test."""
+    """Wait until no sweep is active, the broker queues are empty and no live worker holds a
+    task, so the database can be flushed without racing a worker; past `timeout`, stop the
+    sweeps and drop queued tasks so that none reaches a later test, then wait for the tasks
+    in flight to end."""
     from scheduler.models import Sweep
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
+    def queued() -> int:
+        return sum(broker.llen(key) for key in queue_keys())
+
     def idle() -> bool:
-        queued = sum(broker.llen(key) for key in queue_keys())
-        return queued == 0 and not Sweep.objects.active().exists()
+        return queued() == 0 and not Sweep.objects.active().exists() and not workers_busy()
 
     try:
         wait_for(idle, timeout=timeout, every=0.2)
     except AssertionError:
         Sweep.objects.active().update(status="stopped")
         broker.delete(*queue_keys())
-    time.sleep(0.5)  # let the last task in flight commit
+        wait_for(lambda: queued() == 0 and not workers_busy(), timeout=60, every=0.2)
 
 
 @pytest.fixture(scope="session")
@@ -214,17 +242,23 @@ def celery_worker(main_worker) -> Iterator[MainWorker]:
 def start_worker(process_env) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start extra workers for one test; they are killed when it ends."""
     started: list[subprocess.Popen] = []
+    names: list[str] = []
 
     def start(queues: str = "trials", concurrency: int = 4, name: str = "extra"):
         proc = start_process(worker_argv(queues, concurrency, name), process_env, f"{name}.log")
         started.append(proc)
+        names.append(name)
         wait_for(lambda: ping_worker(name), timeout=60, every=0.5)
+        WORKERS[name] = proc
         return proc
 
     yield start
-    wait_until_idle()
-    for proc in started:
-        stop_process(proc, signal.SIGKILL)
+    try:
+        wait_until_idle()
+    finally:
+        for name, proc in zip(names, started, strict=True):
+            WORKERS.pop(name, None)
+            stop_process(proc, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

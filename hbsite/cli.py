@@ -3,8 +3,11 @@
     hbsite run [--no-demo] [--host H] [--port P] [--runners N]
         create the database when it is missing, migrate, seed the demo user, team and sweep,
         then run web + scheduler + runner + beat under supervisord (`make run` calls this)
-    hbsite runner [-c N] [-n NAME]
-        one runner: a Celery worker on the `trials` queue, for more machines or more trials
+    hbsite runner [-c N] [-n NAME] [--runner-name NAME] [--broker URL]
+        one runner: a Celery worker on the `trials` queue (and its own `trials@<runner name>`),
+        for more trials on this machine, working on the database
+    hbsite runner --url URL --token hbr_... [--broker URL] [--runner-name NAME] [-c N]
+        a runner on another machine: no database settings, everything through the REST API
     hbsite manage ARGS...
         any Django management command, as `manage.py ARGS...` (migrate, createsuperuser, ...)
     hbsite sweep validate|plan|submit|status|stop ...
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -81,10 +85,44 @@ def run(args: argparse.Namespace) -> int:
 
 
 def runner(args: argparse.Namespace) -> int:
+    """Replace this process with a runner's Celery worker (see `remote_runner_env`)."""
+    if args.broker:
+        os.environ["CELERY_BROKER_URL"] = args.broker
+    if args.runner_name:
+        os.environ["HBSITE_RUNNER_NAME"] = args.runner_name
+    name = os.environ.get("HBSITE_RUNNER_NAME")
+    if name is not None and not re.fullmatch(RUNNER_NAME, name):
+        raise SystemExit(f"hbsite runner: bad runner name {name!r}: letters, digits, . _ -")
+    if args.url or args.token:
+        remote_runner_env(args.url, args.token)
     setup_django()
     argv = supervise.runner_argv(str(args.concurrency), args.name)
     supervise.exec_replacing(argv[0], argv)
     return 0  # not reached
+
+
+RUNNER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+
+
+def remote_runner_env(url: str | None, token: str | None) -> None:
+    """Set up the environment of a runner on another machine: the server's URL and the
+    runner token (kept in the environment, out of the worker's argv), and the settings
+    without a database (hbsite.settings_runner). The token may come from
+    HBSITE_RUNNER_TOKEN instead of --token, which `ps` would show until the exec."""
+    secret = token or os.environ.get("HBSITE_RUNNER_TOKEN", "")
+    if not url:
+        raise SystemExit("hbsite runner: --token needs --url, the hbsite server's base URL")
+    if not secret.startswith("hbr_"):
+        raise SystemExit(
+            "hbsite runner: --url needs a runner token (hbr_..., from the account page) in "
+            "--token or HBSITE_RUNNER_TOKEN"
+        )
+    os.environ.update(
+        HBSITE_RUNNER_URL=url,
+        HBSITE_RUNNER_TOKEN=secret,
+        DJANGO_SETTINGS_MODULE="hbsite.settings_runner",
+    )
+    os.environ.pop("DATABASE_URL", None)
 
 
 def manage(args: Sequence[str], prog: str = "hbsite manage") -> int:
@@ -122,7 +160,20 @@ def parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--runners", type=int, help="trials at once (HBSITE_RUNNERS, 4)")
     runner_cmd = sub.add_parser("runner", help="run one runner (Celery worker on `trials`)")
     runner_cmd.add_argument("-c", "--concurrency", type=int, default=4, help="trials at once")
-    runner_cmd.add_argument("-n", "--name", default="runner@%h", help="worker name")
+    runner_cmd.add_argument("-n", "--name", default="runner@%h", help="Celery worker name")
+    runner_cmd.add_argument(
+        "--runner-name",
+        help="the runner's name, one per data directory (HBSITE_RUNNER_NAME, the host name)",
+    )
+    runner_cmd.add_argument(
+        "--broker", help="the Celery broker URL (CELERY_BROKER_URL, else REDIS_URL)"
+    )
+    runner_cmd.add_argument(
+        "--url", help="the hbsite server's base URL: report through its REST API, no database"
+    )
+    runner_cmd.add_argument(
+        "--token", help="a runner token, hbr_... (or HBSITE_RUNNER_TOKEN); needs --url"
+    )
     # These two hand everything after their name to Django, --help included.
     sub.add_parser("manage", help="any Django management command", add_help=False)
     sub.add_parser("sweep", help="validate|plan|submit|status|stop a sweep", add_help=False)

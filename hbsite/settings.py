@@ -4,6 +4,7 @@ Every setting that differs between machines comes from an environment variable; 
 """
 
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -187,6 +188,15 @@ HBSITE_WORKDIR_BASE = Path(
 # Celery beat's schedule file; beat creates its directory when it starts.
 CELERY_BEAT_SCHEDULE_FILENAME = str(HBSITE_DATA_DIR / "beat" / "celerybeat-schedule")
 HBSITE_API_URL = env("HBSITE_API_URL", "http://127.0.0.1:8000")
+# Runners: a runner's name (also its queue, `trials@<name>`) stands for its machine's data
+# directory; promoted trials of `resume: true` sweeps go to the runner holding their
+# checkpoint unless every runner sees the same data directory (scheduler.placement).
+HBSITE_RUNNER_NAME = env("HBSITE_RUNNER_NAME") or socket.gethostname()
+HBSITE_SHARED_DATA_DIR = envbool("HBSITE_SHARED_DATA_DIR", "False")
+# A runner on another machine (`hbsite runner --url --token`) reports through the REST API
+# of the hbsite at HBSITE_RUNNER_URL with the runner token HBSITE_RUNNER_TOKEN.
+HBSITE_RUNNER_URL = env("HBSITE_RUNNER_URL")
+HBSITE_RUNNER_TOKEN = env("HBSITE_RUNNER_TOKEN")
 HBSITE_HEARTBEAT_SECONDS = float(env("HBSITE_HEARTBEAT_SECONDS", "2"))
 HBSITE_LOST_AFTER_SECONDS = float(env("HBSITE_LOST_AFTER_SECONDS", "20"))
 # Between SIGTERM and SIGKILL when a trial's processes are ended.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from typing import Self
 
 from django.conf import settings
 from django.db import models
@@ -51,12 +52,9 @@ class Membership(models.Model):
         return f"{self.user_id} is {self.role} of team {self.team_id}"
 
 
-class ApiToken(models.Model):
-    """A named, revocable bearer token for scripts; only its hash is stored."""
+class SecretToken(models.Model):
+    """A named, revocable bearer token of one user; only its secret's hash is stored."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
-    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     key_hash = models.CharField(max_length=64, unique=True)
@@ -64,19 +62,45 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    PREFIX = "hbs_"
+    PREFIX = ""
+
+    class Meta:
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
 
     @classmethod
-    def issue(cls, user, name: str) -> tuple[ApiToken, str]:
-        """Create a token and return it with its secret, which is never stored."""
+    def issue(cls, user, name: str) -> tuple[Self, str]:
+        """Create a token and return it with its secret (PREFIX + 43 random URL-safe
+        characters), which is never stored."""
         secret = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
             user=user, name=name, prefix=secret[:12], key_hash=hash_secret(secret)
         )
         return token, secret
+
+
+class ApiToken(SecretToken):
+    """A token for scripts: it acts as its user on every API endpoint (`Bearer hbs_...`)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+
+    PREFIX = "hbs_"
+
+
+class RunnerToken(SecretToken):
+    """A token for runners on other machines (`Bearer hbr_...`): it may only claim, heartbeat,
+    report and finish trial attempts through the runner endpoints (scheduler.api.views_runner),
+    never read or change sweeps. Only staff users hold one: a runner runs any team's trials."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runner_tokens"
+    )
+
+    PREFIX = "hbr_"
 
 
 class SweepStatus(models.TextChoices):
@@ -244,6 +268,10 @@ class Trial(models.Model):
     checkpoint_dir = models.CharField(max_length=500, blank=True, default="")
     token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
     worker = models.CharField(max_length=200, blank=True, default="")
+    # The runner (a machine with its own data directory) that last claimed this trial: the
+    # host name or HBSITE_RUNNER_NAME. A promoted trial of a `resume: true` sweep is queued
+    # for its parent's runner, which holds the config's checkpoint (scheduler.placement).
+    runner = models.CharField(max_length=100, blank=True, default="")
     pid = models.IntegerField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")

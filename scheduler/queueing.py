@@ -12,11 +12,20 @@ from django.db import transaction
 
 ADVANCE = "scheduler.tasks.advance"
 RUN_TRIAL = "scheduler.tasks.run_trial"
+# Every runner consumes `trials`, and its own queue `trials@<its name>` (hbsite.celery).
+TRIALS = "trials"
 
 
-def send(task: str, object_id: int) -> None:
-    """Send a task by name with one id argument now (routes come from CELERY_TASK_ROUTES)."""
-    current_app.send_task(task, args=[object_id])
+def runner_queue(runner: str) -> str:
+    """Return the queue only the runners named `runner` consume (they share a data dir)."""
+    return f"{TRIALS}@{runner}"
+
+
+def send(task: str, object_id: int, queue: str | None = None) -> None:
+    """Send a task by name with one id argument now, to `queue` (default: the route in
+    CELERY_TASK_ROUTES)."""
+    options = {} if queue is None else {"queue": queue}
+    current_app.send_task(task, args=[object_id], **options)
 
 
 def request_step(sweep_id: int) -> None:
@@ -24,6 +33,7 @@ def request_step(sweep_id: int) -> None:
     transaction.on_commit(lambda: send(ADVANCE, sweep_id))
 
 
-def request_run(trial_id: int) -> None:
-    """Queue a trial for a runner once the current transaction commits."""
-    transaction.on_commit(lambda: send(RUN_TRIAL, trial_id))
+def request_run(trial_id: int, queue: str = TRIALS) -> None:
+    """Queue a trial for a runner (on `queue`, see scheduler.placement) once the current
+    transaction commits."""
+    transaction.on_commit(lambda: send(RUN_TRIAL, trial_id, queue))

@@ -1,4 +1,9 @@
-"""Run one trial as a child process: render its command, stream its metrics, watch it end.
+"""Run one trial attempt as a child process: start it, stream its metrics, watch it end.
+
+The same code runs on every runner; a `Backend` is how it speaks to hbsite: the local one
+(scheduler.runner_db) calls the fenced functions of scheduler.trials and scheduler.metrics
+on the database, the REST one (scheduler.runner_rest) reaches the same functions through the
+runner endpoints of the API, for a runner on another machine with no database credentials.
 
 A metric line on stdout is one JSON object with the key "hbsite.metrics", for example
 `{"hbsite.metrics": {"loss": 0.31, "accuracy": 0.92}, "step": 27}` (see hbclient.report).
@@ -14,6 +19,10 @@ means the attempt is over (stopped, or lost and handed to another runner): its p
 is killed at once. The tree itself is held by a supervisor (scheduler.process_tree) that
 kills it when the trial ends, when this runner dies, and when heartbeats stop being accepted
 for longer than its lease, which ends before reconcile may start another attempt.
+
+What a runner resolves on its own machine: the checkpoint dir (under its HBSITE_DATA_DIR,
+reported when it claims the attempt), `run.workdir` (against its HBSITE_WORKDIR_BASE) and
+the sweep's folder (under its data directory).
 """
 
 from __future__ import annotations
@@ -26,14 +35,13 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
-from . import command, dbretry, metrics, stored, trials
-from .models import Trial
+from . import dbretry, metrics
 from .process_tree import LEASE, Supervised
 
 log = logging.getLogger(__name__)
@@ -42,81 +50,112 @@ METRICS_KEY = "hbsite.metrics"
 POLL_SECONDS = 0.2
 READER_JOIN_SECONDS = 0.5  # how long the finish waits for output still in the pipes
 MAX_LINE_CHARS = 1024 * 1024  # a longer stdout line is read in pieces (and is no metric line)
+# Never handed on to a trial's process: the runner's own credential.
+PRIVATE_ENV = ("HBSITE_RUNNER_TOKEN",)
 
 
 def worker_name() -> str:
+    """Return this runner thread's identity: host, process id and thread id."""
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def sweep_dir(sweep_id: int) -> Path:
-    return Path(settings.HBSITE_DATA_DIR) / "sweeps" / str(sweep_id)
+def sweep_dir(sweep_id: int, data_dir: Path | str | None = None) -> Path:
+    """Return a sweep's folder under `data_dir` (default: this machine's HBSITE_DATA_DIR)."""
+    return Path(data_dir or settings.HBSITE_DATA_DIR) / "sweeps" / str(sweep_id)
 
 
-def checkpoint_dir(trial: Trial, resume: bool) -> Path:
-    """Resume shares one directory per config across rungs; otherwise each trial gets its own."""
-    base = sweep_dir(trial.sweep_id)
-    return base / "configs" / str(trial.config_id) if resume else base / "trials" / str(trial.pk)
+@dataclass(frozen=True)
+class Assignment:
+    """One claimed attempt of a trial: all a runner needs to run it (JSON-ready).
 
-
-def template_values(trial: Trial) -> dict[str, Any]:
-    """Collect what `{{ name }}` may stand for: declarations, inputs, params, the resource.
-
-    Where a name is defined twice, the matrix value beats a declaration or input, and the
-    rung's resource beats both (see spec_templates.check_names).
+    `token` is the attempt's trial token (HBSITE_TRIAL_TOKEN); with `attempt` it fences
+    everything the runner reports. `checkpoint_dir` is a path on the runner's machine;
+    `workdir` is `run.workdir` as written ("" for the sweep's folder); `timeout` is seconds.
     """
-    spec = stored.spec_of(trial.sweep)
-    values: dict[str, Any] = {**spec.params, **trial.config.params}
-    if spec.hyperband is not None:
-        values[spec.hyperband.resource.name] = resource_value(trial)
-    return values
+
+    trial: int
+    sweep: int
+    bracket: int
+    rung: int
+    attempt: int
+    token: str
+    params: dict[str, Any]
+    resource: int | float | None
+    resource_name: str | None
+    resume: bool
+    command: str
+    checkpoint_dir: str
+    workdir: str
+    timeout: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def resource_value(trial: Trial) -> int | float | None:
-    spec = stored.spec_of(trial.sweep)
-    if trial.resource is None or spec.hyperband is None:
-        return None
-    return int(trial.resource) if spec.hyperband.resource.type == "int" else trial.resource
+class Backend(Protocol):
+    """How a runner claims attempts and reports on them (local database or REST API).
+
+    Every report is fenced by the attempt: False means the attempt is over (stopped,
+    finished, or handed to another runner) and changed nothing. `transient` lists the errors
+    that mean "the other side is away for now" (the points are kept and sent again).
+    """
+
+    transient: tuple[type[BaseException], ...]
+    api_url: str
+
+    def start(self, trial_id: int) -> Assignment | None:
+        """Claim a queued trial; None when it is not this runner's to run."""
+
+    def heartbeat(self, a: Assignment, pid: int | None, stdout: str, stderr: str) -> bool:
+        """Keep the attempt's lease, saving its output tails; False: stop it now. Tried
+        for at most one heartbeat period; raises when the other side stays away."""
+
+    def record(self, a: Assignment, points: list[metrics.Point], budget: float) -> bool:
+        """Store metric points through the fenced metrics.record path."""
+
+    def reject(self, a: Assignment, reasons: list[str], count: int, budget: float) -> None:
+        """Count lines or points that could not be read (metrics.reject)."""
+
+    def finish(
+        self, a: Assignment, exit_code: int | None, error: str, stdout: str, stderr: str
+    ) -> bool:
+        """Store how the attempt's process ended (trials.finish)."""
+
+    def give_up(self, a: Assignment, why: str) -> bool:
+        """Requeue an attempt whose tree was killed for want of heartbeats (trials.give_up)."""
 
 
-def prepare(trial: Trial) -> None:
-    """Fill in the trial's command and checkpoint dir as it is claimed."""
-    spec = stored.spec_of(trial.sweep)
-    resume = bool(spec.hyperband and spec.hyperband.resume)
-    trial.command = command.render(spec.run.parts or spec.run.cmd, template_values(trial))
-    trial.checkpoint_dir = str(checkpoint_dir(trial, resume))
+def working_dir(a: Assignment) -> Path:
+    """Return the attempt's working dir on this machine: run.workdir (relative to
+    HBSITE_WORKDIR_BASE: the source checkout, else the data directory) or the sweep's own
+    folder under this machine's data directory."""
+    if a.workdir:
+        return Path(settings.HBSITE_WORKDIR_BASE) / a.workdir
+    return sweep_dir(a.sweep)
 
 
-def working_dir(trial: Trial) -> Path:
-    """Return the trial's working dir: run.workdir (relative to HBSITE_WORKDIR_BASE: the
-    source checkout, else the data directory) or the sweep's own folder."""
-    spec = stored.spec_of(trial.sweep)
-    if spec.run.workdir:
-        return Path(settings.HBSITE_WORKDIR_BASE) / spec.run.workdir
-    return sweep_dir(trial.sweep_id)
-
-
-def trial_env(trial: Trial, token: str) -> dict[str, str]:
-    """Build the environment of the trial contract on top of the worker's own."""
-    spec = stored.spec_of(trial.sweep)
-    env = dict(os.environ)
+def trial_env(a: Assignment, api_url: str) -> dict[str, str]:
+    """Build the environment of the trial contract on top of the worker's own (without
+    the runner's own token)."""
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
     # `python` in a command is the interpreter that runs hbsite, with its packages.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.update(
-        HBSITE_TRIAL_ID=str(trial.pk),
-        HBSITE_SWEEP_ID=str(trial.sweep_id),
-        HBSITE_BRACKET=str(trial.bracket),
-        HBSITE_RUNG=str(trial.rung),
-        HBSITE_PARAMS=json.dumps(trial.config.params),
-        HBSITE_CHECKPOINT_DIR=trial.checkpoint_dir,
-        HBSITE_RESUME="1" if spec.hyperband and spec.hyperband.resume else "0",
-        HBSITE_API_URL=settings.HBSITE_API_URL,
-        HBSITE_TRIAL_TOKEN=token,
-        HBSITE_ATTEMPT=str(trial.attempt),
+        HBSITE_TRIAL_ID=str(a.trial),
+        HBSITE_SWEEP_ID=str(a.sweep),
+        HBSITE_BRACKET=str(a.bracket),
+        HBSITE_RUNG=str(a.rung),
+        HBSITE_PARAMS=json.dumps(a.params),
+        HBSITE_CHECKPOINT_DIR=a.checkpoint_dir,
+        HBSITE_RESUME="1" if a.resume else "0",
+        HBSITE_API_URL=api_url,
+        HBSITE_TRIAL_TOKEN=a.token,
+        HBSITE_ATTEMPT=str(a.attempt),
         PYTHONUNBUFFERED="1",
     )
-    if spec.hyperband is not None:
-        env["HBSITE_RESOURCE_NAME"] = spec.hyperband.resource.name
-        env["HBSITE_RESOURCE"] = json.dumps(resource_value(trial))
+    if a.resource_name is not None:
+        env["HBSITE_RESOURCE_NAME"] = a.resource_name
+        env["HBSITE_RESOURCE"] = json.dumps(a.resource)
     return env
 
 
@@ -216,10 +255,10 @@ class Output:
 
 @dataclass
 class Attempt:
-    """One attempt of a trial as this runner runs it: its fence and its process tree."""
+    """One attempt of a trial as this runner runs it: its assignment, backend and tree."""
 
-    trial: Trial
-    fence: trials.Fence
+    assignment: Assignment
+    backend: Backend
     tree: Supervised
     output: Output
     fenced: threading.Event = field(default_factory=threading.Event)
@@ -233,18 +272,18 @@ class Attempt:
         """Store the metric points read so far, and count on the trial what could not be read;
         fence the attempt when its points are refused.
 
-        A database that stays away for `budget` seconds (default: HBSITE_DB_RETRY_SECONDS)
-        keeps the points for the next flush and raises its error.
+        A backend that stays away for `budget` seconds (default: HBSITE_DB_RETRY_SECONDS)
+        keeps the points for the next flush and raises one of its `transient` errors.
         """
         points, rejected = self.output.take()
         seconds = dbretry.retry_seconds() if budget is None else budget
         if rejected:
-            dbretry.call_within(seconds, metrics.reject, self.trial.pk, rejected, len(rejected))
+            self.backend.reject(self.assignment, rejected, len(rejected), seconds)
         if not points:
             return
         try:
-            accepted = dbretry.call_within(seconds, metrics.record, self.trial, points)
-        except dbretry.TRANSIENT:
+            accepted = self.backend.record(self.assignment, points, seconds)
+        except self.backend.transient:
             self.output.put_back(points)
             raise
         if not accepted:
@@ -262,11 +301,11 @@ class Heartbeats:
 
     def add(self, attempt: Attempt) -> None:
         with self.lock:
-            self.attempts[attempt.trial.pk] = attempt
+            self.attempts[attempt.assignment.trial] = attempt
 
     def remove(self, attempt: Attempt) -> None:
         with self.lock:
-            self.attempts.pop(attempt.trial.pk, None)
+            self.attempts.pop(attempt.assignment.trial, None)
 
     def _loop(self) -> None:
         while True:
@@ -275,28 +314,23 @@ class Heartbeats:
                 attempts = list(self.attempts.values())
             for attempt in attempts:
                 with self.lock:
-                    current = self.attempts.get(attempt.trial.pk) is attempt
+                    current = self.attempts.get(attempt.assignment.trial) is attempt
                 if current:  # not ended while the others beat
                     self._beat(attempt)
 
     def _beat(self, attempt: Attempt) -> None:
-        tails = attempt.output.tails()
+        a = attempt.assignment
         try:
             # Tried again within one heartbeat period; the lease keeps running meanwhile, so
-            # a database that stays away ends the attempt.
-            accepted = dbretry.call_within(
-                settings.HBSITE_HEARTBEAT_SECONDS,
-                trials.heartbeat, attempt.fence, attempt.tree.pid, *tails,
-            )  # fmt: skip
+            # a backend that stays away ends the attempt.
+            accepted = attempt.backend.heartbeat(a, attempt.tree.pid, *attempt.output.tails())
         except Exception:
-            log.exception("heartbeat of trial %s failed", attempt.trial.pk)
-            dbretry.drop_connection()
+            log.exception("heartbeat of trial %s failed", a.trial)
             return
         if accepted:
             attempt.tree.feed()
         elif not attempt.fenced.is_set():
-            log.warning("trial %s attempt %s is over; killing its processes",
-                        attempt.fence.trial_id, attempt.fence.attempt)  # fmt: skip
+            log.warning("trial %s attempt %s is over; killing its processes", a.trial, a.attempt)
             attempt.cut_off()
 
 
@@ -317,33 +351,32 @@ def grace_seconds() -> float:
     return settings.HBSITE_TERMINATE_GRACE_SECONDS
 
 
-def spawn(trial: Trial, token: str) -> Supervised:
-    """Start the trial's command under a supervisor that holds its whole process tree."""
-    workdir = working_dir(trial)
+def spawn(a: Assignment, api_url: str) -> Supervised:
+    """Start the attempt's command under a supervisor that holds its whole process tree."""
+    workdir = working_dir(a)
     workdir.mkdir(parents=True, exist_ok=True)
-    Path(trial.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    Path(a.checkpoint_dir).mkdir(parents=True, exist_ok=True)
     return Supervised(
-        ["/bin/sh", "-c", trial.command],
+        ["/bin/sh", "-c", a.command],
         cwd=str(workdir),
-        env=trial_env(trial, token),
+        env=trial_env(a, api_url),
         grace=grace_seconds(),
         lost_after=settings.HBSITE_LOST_AFTER_SECONDS,
     )
 
 
-def run(trial_id: int) -> None:
-    """Run a queued trial to its end; do nothing if another runner has it."""
-    claim = dbretry.call(trials.claim, trial_id, worker_name(), prepare)
-    if claim is None:
+def run(trial_id: int, backend: Backend) -> None:
+    """Run a queued trial to its end through `backend`; do nothing if another runner has it."""
+    a = backend.start(trial_id)
+    if a is None:
         return
-    trial = dbretry.call(Trial.objects.select_related("sweep", "config").get, pk=trial_id)
     try:
-        tree = spawn(trial, claim.token)
+        tree = spawn(a, backend.api_url)
     except OSError as exc:
-        dbretry.call(trials.finish, claim.fence, None, f"could not start: {exc}", "", "")
+        backend.finish(a, None, f"could not start: {exc}", "", "")
         return
-    output = Output(tree, default_step=resource_value(trial))
-    attempt = Attempt(trial, claim.fence, tree, output)
+    output = Output(tree, default_step=a.resource)
+    attempt = Attempt(a, backend, tree, output)
     heartbeats().add(attempt)
     try:
         error = supervise(attempt)
@@ -361,26 +394,25 @@ def run(trial_id: int) -> None:
 def conclude(attempt: Attempt, error: str) -> None:
     """Record how the attempt ended (if it is still the current one), then let its tree go.
 
-    A database that stays away longer than HBSITE_DB_RETRY_SECONDS raises its error here; the
+    A backend that stays away longer than HBSITE_DB_RETRY_SECONDS raises its error here; the
     trial then stays running without heartbeats until reconcile requeues it.
     """
-    tree, output, fence = attempt.tree, attempt.output, attempt.fence
+    tree, output, a = attempt.tree, attempt.output, attempt.assignment
     output.join(READER_JOIN_SECONDS)
     attempt.flush()
     stdout, stderr = output.tails()
     if tree.reason == LEASE and not attempt.fenced.is_set():
-        done = dbretry.call(trials.give_up, fence, "stopped heartbeating")
+        done = attempt.backend.give_up(a, "stopped heartbeating")
     else:
-        done = dbretry.call(trials.finish, fence, tree.returncode, error, stdout, stderr)
+        done = attempt.backend.finish(a, tree.returncode, error, stdout, stderr)
     if not done:
-        log.warning("trial %s attempt %s was fenced off; it changed nothing",
-                    fence.trial_id, fence.attempt)  # fmt: skip
+        log.warning("trial %s attempt %s was fenced off; it changed nothing", a.trial, a.attempt)
     tree.close(grace_seconds() + 5)
 
 
 def supervise(attempt: Attempt) -> str:
     """Flush metrics and watch the time until the command ends; return an error text or ''."""
-    timeout = stored.spec_of(attempt.trial.sweep).run.timeout
+    timeout = attempt.assignment.timeout
     started = time.monotonic()
     next_flush, error = 0.0, ""
     while not attempt.tree.wait(POLL_SECONDS):
@@ -389,8 +421,8 @@ def supervise(attempt: Attempt) -> str:
             next_flush = now + settings.HBSITE_HEARTBEAT_SECONDS
             try:
                 attempt.flush(budget=settings.HBSITE_HEARTBEAT_SECONDS)
-            except dbretry.TRANSIENT:
-                log.warning("metrics of trial %s wait for the database", attempt.trial.pk)
+            except attempt.backend.transient:
+                log.warning("metrics of trial %s wait for the backend", attempt.assignment.trial)
         if attempt.fenced.is_set() and not error:
             error = "stopped"
         if timeout is not None and not error and now - started > timeout:

@@ -20,7 +20,17 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import events, hyperband, metric_values, planning, queueing, space, stored, suggesting
+from . import (
+    events,
+    hyperband,
+    metric_values,
+    placement,
+    planning,
+    queueing,
+    space,
+    stored,
+    suggesting,
+)
 from . import spec as specs
 from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
 from .sweeps import end_sweep, lock_sweep
@@ -279,8 +289,8 @@ def dispatch(sweep: Sweep) -> None:
         return
     Trial.objects.filter(pk__in=due).update(status=TrialStatus.QUEUED, queued_at=timezone.now())
     events.emit(sweep, events.TRIAL_QUEUED, {"trials": due})
-    for trial_id in due:
-        queueing.request_run(trial_id)
+    for trial_id, queue in placement.queues(sweep, due).items():
+        queueing.request_run(trial_id, queue)
 
 
 def finish_if_done(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:

@@ -12,8 +12,9 @@ broken one, so the retry starts on a fresh connection. Both tasks are idempotent
 """
 
 from celery import shared_task
+from django.conf import settings
 
-from . import dbretry, queueing, runner, scheduling, trials
+from . import dbretry, queueing, runner, runner_db, runner_rest, scheduling, trials
 from .models import Sweep
 
 RETRY_ON_DATABASE_ERRORS = {
@@ -33,8 +34,26 @@ def advance(sweep_id: int) -> None:
 
 @shared_task(ignore_result=True, acks_late=True)
 def run_trial(trial_id: int) -> None:
-    """Run one trial's process to its end (queue `trials`); the runner rides out the database."""
-    runner.run(trial_id)
+    """Run one trial's process to its end (queue `trials` or `trials@<runner>`), reporting
+    through the REST API when HBSITE_RUNNER_URL is set, else on the database; either way
+    the runner rides out a server or database that is away for a while."""
+    runner.run(trial_id, backend())
+
+
+_backend: runner.Backend | None = None
+
+
+def backend() -> runner.Backend:
+    """Return this process's runner backend, made on first use."""
+    global _backend
+    if _backend is None:
+        if settings.HBSITE_RUNNER_URL:
+            _backend = runner_rest.RestBackend(
+                settings.HBSITE_RUNNER_URL, settings.HBSITE_RUNNER_TOKEN
+            )
+        else:
+            _backend = runner_db.DbBackend()
+    return _backend
 
 
 @shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
@@ -42,7 +61,7 @@ def reconcile() -> None:
     """Recover trials whose runner vanished and advance every active sweep."""
     for trial_id in trials.stale_trial_ids():
         trials.recover_lost(trial_id)
-    for trial_id in trials.stuck_queued_ids():
-        queueing.send(queueing.RUN_TRIAL, trial_id)
+    for trial_id, queue in trials.stuck_queued():
+        queueing.send(queueing.RUN_TRIAL, trial_id, queue)
     for sweep_id in Sweep.objects.active().values_list("id", flat=True):
         queueing.send(queueing.ADVANCE, sweep_id)

@@ -10,6 +10,7 @@ bumps the number) changes nothing. "succeeded" is only ever exit code 0 of the c
 from __future__ import annotations
 
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import broker, events, queueing, stored
+from . import broker, events, placement, queueing, stored
 from .models import Sweep, SweepStatus, Trial, TrialStatus, hash_secret
 from .sweeps import lock_sweep
 
@@ -218,18 +219,30 @@ def stale_trial_ids() -> list[int]:
     )
 
 
-def stuck_queued_ids() -> list[int]:
-    """Return queued trials whose task message the broker lost, so reconcile can resend it.
+def stuck_queued() -> list[tuple[int, str]]:
+    """Return (trial id, queue) of the queued trials whose task message the broker lost, so
+    reconcile can resend it to the same queue (scheduler.placement).
 
-    A trial queued for HBSITE_RESEND_AFTER_SECONDS whose message is not waiting in the
-    `trials` queue was lost (a runner that died holding it, a Redis restart). When the broker
-    cannot be inspected, a trial queued for HBSITE_REQUEUE_AFTER_SECONDS counts as lost.
+    A trial queued for HBSITE_RESEND_AFTER_SECONDS whose message is not waiting in its queue
+    was lost (a runner that died holding it, a Redis restart). When the broker cannot be
+    inspected, a trial queued for HBSITE_REQUEUE_AFTER_SECONDS counts as lost.
     """
-    now = timezone.now()
-    waiting = broker.waiting_ids("trials")
-    seconds = settings.HBSITE_REQUEUE_AFTER_SECONDS
-    if waiting is not None:
-        seconds = settings.HBSITE_RESEND_AFTER_SECONDS
-    limit = now - timedelta(seconds=seconds)
+    in_trials = broker.waiting_ids(queueing.TRIALS)
+    inspectable = in_trials is not None
+    seconds = settings.HBSITE_RESEND_AFTER_SECONDS
+    if not inspectable:
+        seconds = settings.HBSITE_REQUEUE_AFTER_SECONDS
+    limit = timezone.now() - timedelta(seconds=seconds)
     queued = Trial.objects.filter(status=TrialStatus.QUEUED, queued_at__lte=limit)
-    return [pk for pk in queued.values_list("id", flat=True) if pk not in (waiting or ())]
+    by_sweep: dict[int, list[int]] = defaultdict(list)
+    for sweep_id, pk in queued.values_list("sweep_id", "id"):
+        by_sweep[sweep_id].append(pk)
+    waiting: dict[str, set[int]] = {queueing.TRIALS: in_trials or set()}
+    lost = []
+    for sweep in Sweep.objects.filter(pk__in=by_sweep):
+        for pk, queue in placement.queues(sweep, by_sweep[sweep.pk]).items():
+            if queue not in waiting:
+                waiting[queue] = broker.waiting_ids(queue) or set()
+            if pk not in waiting[queue]:
+                lost.append((pk, queue))
+    return sorted(lost)

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from scheduler import metrics, runner, trials
+from scheduler import metrics, runner_db, trials
 from scheduler.models import Trial
 from tests.sweeps import started_sweep
 
@@ -16,7 +16,7 @@ POINT = metrics.Point(name="loss", step=1, value=0.25)
 
 
 def claim(trial_id: int) -> trials.Claim:
-    claimed = trials.claim(trial_id, "test-runner", runner.prepare)
+    claimed = trials.claim(trial_id, "test-runner", runner_db.prepare)
     assert claimed is not None
     return claimed
 

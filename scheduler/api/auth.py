@@ -1,7 +1,9 @@
-"""Who is calling and what they may touch: API and trial tokens, and access lookups.
+"""Who is calling and what they may touch: API, runner and trial tokens, and access lookups.
 
 Users authenticate with `Authorization: Bearer hbs_...` (an ApiToken) or a browser session.
-A trial's process posts its metrics with `Authorization: Trial <token>`, the per-trial token
+A runner on another machine authenticates with `Authorization: Bearer hbr_...` (a
+RunnerToken) on the runner endpoints only, and no other token opens those. A trial's
+process posts its metrics with `Authorization: Trial <token>`, the per-trial token
 its runner handed it. Sweeps and trials are looked up through `access.sweep_access`, so one
 the caller may not see answers 404 exactly like one that does not exist.
 """
@@ -19,7 +21,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 
 from scheduler import access
-from scheduler.models import ApiToken, Team, Trial, hash_secret
+from scheduler.models import ApiToken, RunnerToken, SecretToken, Team, Trial, hash_secret
 
 TOUCH_EVERY = timedelta(minutes=1)
 
@@ -48,6 +50,10 @@ class BearerTokenAuthentication(BaseAuthentication):
         secret = credentials(request, self.keyword)
         if secret is None:
             return None
+        if secret.startswith(RunnerToken.PREFIX):
+            raise exceptions.AuthenticationFailed(
+                "a runner token (hbr_...) only opens the runner endpoints; use an API token"
+            )
         token = (
             ApiToken.objects.select_related("user")
             .filter(key_hash=hash_secret(secret), revoked_at__isnull=True)
@@ -62,12 +68,45 @@ class BearerTokenAuthentication(BaseAuthentication):
         return f'{self.keyword} realm="api"'
 
 
-def touch(token: ApiToken) -> None:
+def touch(token: SecretToken) -> None:
     """Record a token's use, writing at most once a minute per token."""
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        type(token).objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+class RunnerTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer hbr_...`: a runner token, looked up by its hash, of an active
+    staff user (a runner runs any team's trials). `request.auth` is the RunnerToken."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        secret = credentials(request, self.keyword)
+        if secret is None:
+            return None
+        token = (
+            RunnerToken.objects.select_related("user")
+            .filter(key_hash=hash_secret(secret), revoked_at__isnull=True)
+            .first()
+        )
+        if token is None or not token.user.is_active or not token.user.is_staff:
+            raise exceptions.AuthenticationFailed("invalid or revoked runner token")
+        touch(token)
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="runners"'
+
+
+class IsRunner(BasePermission):
+    """Only a runner token opens the runner endpoints."""
+
+    message = "the runner endpoints take a runner token (hbr_...)"
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, RunnerToken)
 
 
 class TrialTokenAuthentication(BaseAuthentication):
@@ -111,6 +150,14 @@ class BearerScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "an API token, hbs_..."}
+
+
+class RunnerScheme(OpenApiAuthenticationExtension):
+    target_class = RunnerTokenAuthentication
+    name = "runnerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "a runner token, hbr_..."}
 
 
 class TrialScheme(OpenApiAuthenticationExtension):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from scheduler import intake, metrics, plan_table, planning, results
+from scheduler import intake, metrics, plan_table, planning, results, yamlsource
 from scheduler import spec as specs
 from scheduler.models import Sweep, SweepStatus, Trial, TrialStatus
 
@@ -254,12 +255,17 @@ class TrialSerializer(serializers.ModelSerializer):
         "acquisition value); empty otherwise",
     )
     duration = serializers.FloatField(read_only=True, allow_null=True)
+    runner = serializers.CharField(
+        read_only=True,
+        help_text="the runner that last claimed the trial (its HBSITE_RUNNER_NAME, by default "
+        "its host name); empty until one does",
+    )
 
     class Meta:
         model = Trial
         fields = [
             "id", "sweep", "config", "bracket", "rung", "params", "origin", "resource", "status",
-            "metric_value", "attempt", "parent", "promoted", "rejected_points",
+            "metric_value", "attempt", "parent", "promoted", "rejected_points", "runner",
             "created_at", "queued_at", "started_at", "finished_at", "duration",
         ]  # fmt: skip
         read_only_fields = fields
@@ -314,3 +320,106 @@ class BatchInput(serializers.Serializer):
 class StoredSerializer(serializers.Serializer):
     trial = serializers.IntegerField()
     stored = serializers.IntegerField()
+
+
+# --- runners ------------------------------------------------------------------------------
+
+# A runner's name is also the name of its queue (`trials@<name>`): a host name's characters.
+RUNNER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+class RunnerStartInput(serializers.Serializer):
+    runner = serializers.RegexField(
+        RUNNER_NAME, help_text="the runner's name (HBSITE_RUNNER_NAME, default its host name)"
+    )
+    worker = serializers.CharField(max_length=200, help_text="host:pid:thread of the runner")
+    data_dir = serializers.CharField(
+        max_length=400, help_text="the runner's HBSITE_DATA_DIR, an absolute path on its machine"
+    )
+
+    def validate_data_dir(self, value: str) -> str:
+        if not PurePosixPath(value).is_absolute() or yamlsource.unstorable(value):
+            raise serializers.ValidationError("must be an absolute path")
+        return value
+
+
+class AssignmentSerializer(serializers.Serializer):
+    """What a runner needs to run the attempt it claimed (scheduler.runner.Assignment)."""
+
+    trial = serializers.IntegerField()
+    sweep = serializers.IntegerField()
+    bracket = serializers.IntegerField()
+    rung = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    token = serializers.CharField(help_text="the attempt's trial token (HBSITE_TRIAL_TOKEN)")
+    params = serializers.DictField()
+    resource = serializers.FloatField(allow_null=True)
+    resource_name = serializers.CharField(allow_null=True)
+    resume = serializers.BooleanField()
+    command = serializers.CharField()
+    checkpoint_dir = serializers.CharField(help_text="on the runner, under its data_dir")
+    workdir = serializers.CharField(
+        allow_blank=True,
+        help_text="run.workdir as written, resolved on the runner against its "
+        "HBSITE_WORKDIR_BASE; empty: the sweep's folder in the runner's data directory",
+    )
+    timeout = serializers.FloatField(allow_null=True, help_text="seconds")
+
+
+class FenceInput(serializers.Serializer):
+    """Which attempt a runner speaks for: its number and trial token, as `start` gave them."""
+
+    attempt = serializers.IntegerField(min_value=1, max_value=32767)
+    token = serializers.CharField(max_length=200)
+
+
+class TailsInput(FenceInput):
+    stdout = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    stderr = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Keep the last HBSITE_OUTPUT_TAIL_BYTES characters of each tail, without NULs."""
+        limit = settings.HBSITE_OUTPUT_TAIL_BYTES
+        for name in ("stdout", "stderr"):
+            if name in data:
+                data[name] = data[name].replace("\x00", "\ufffd")[-limit:]
+        return data
+
+
+class HeartbeatInput(TailsInput):
+    pid = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**31 - 1
+    )
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    stop = serializers.BooleanField(
+        help_text="true: the attempt is over (stopped, or handed to another runner); kill its "
+        "processes now"
+    )
+
+
+class RejectedInput(FenceInput):
+    reasons = serializers.ListField(
+        child=serializers.CharField(max_length=1000, trim_whitespace=False),
+        max_length=Trial.MAX_REJECTIONS,
+    )
+    count = serializers.IntegerField(min_value=1, max_value=MAX_BIGINT)
+
+
+class FinishInput(TailsInput):
+    exit_code = serializers.IntegerField(required=False, allow_null=True)
+    error = serializers.CharField(
+        required=False, allow_blank=True, max_length=10000, trim_whitespace=False
+    )
+    lease_lost = serializers.BooleanField(
+        default=False,
+        help_text="true: the runner killed the attempt's processes for want of accepted "
+        "heartbeats; the trial is requeued (or lost) instead of finished",
+    )
+
+
+class RecordedSerializer(serializers.Serializer):
+    recorded = serializers.BooleanField(
+        help_text="false: the attempt was already over; nothing changed"
+    )

@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views_export as export
+from . import views_runner as runner
 from . import views_sharing as sharing
 from . import views_sweeps as sweeps
 from . import views_trials as trials
@@ -25,6 +26,12 @@ urlpatterns = [
     path("trials/<int:pk>/", trials.TrialDetail.as_view(), name="trial-detail"),
     path("trials/<int:pk>/kill/", trials.TrialKill.as_view(), name="trial-kill"),
     path("trials/<int:pk>/metrics/", trials.TrialMetrics.as_view(), name="trial-metrics"),
+    path("runner/trials/<int:pk>/start/", runner.RunnerStart.as_view(), name="runner-start"),
+    path("runner/trials/<int:pk>/heartbeat/", runner.RunnerHeartbeat.as_view(), name="runner-beat"),
+    path(
+        "runner/trials/<int:pk>/rejected/", runner.RunnerRejected.as_view(), name="runner-rejected"
+    ),
+    path("runner/trials/<int:pk>/finish/", runner.RunnerFinish.as_view(), name="runner-finish"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

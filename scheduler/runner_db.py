@@ -1,0 +1,158 @@
+"""Claiming a trial attempt, and the runner backend that works on the database directly.
+
+`start` is the one claim every runner goes through: the local backend below calls it on
+the database, the API's runner endpoints (scheduler.api.views_runner) call it for a runner
+on another machine. It fences the attempt (scheduler.trials.claim), renders the command,
+fixes the checkpoint dir under the runner's data directory and records which runner has it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from . import command, dbretry, metrics, stored, trials
+from .models import Trial, hash_secret
+from .runner import Assignment, sweep_dir, worker_name
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_dir(trial: Trial, resume: bool, data_dir: Path | str | None = None) -> Path:
+    """Resume shares one directory per config across rungs; otherwise each trial gets its
+    own. Under `data_dir`, the claiming runner's data directory (default: this machine's)."""
+    base = sweep_dir(trial.sweep_id, data_dir)
+    return base / "configs" / str(trial.config_id) if resume else base / "trials" / str(trial.pk)
+
+
+def template_values(trial: Trial) -> dict[str, Any]:
+    """Collect what `{{ name }}` may stand for: declarations, inputs, params, the resource.
+
+    Where a name is defined twice, the matrix value beats a declaration or input, and the
+    rung's resource beats both (see spec_templates.check_names).
+    """
+    spec = stored.spec_of(trial.sweep)
+    values: dict[str, Any] = {**spec.params, **trial.config.params}
+    if spec.hyperband is not None:
+        values[spec.hyperband.resource.name] = resource_value(trial)
+    return values
+
+
+def resource_value(trial: Trial) -> int | float | None:
+    spec = stored.spec_of(trial.sweep)
+    if trial.resource is None or spec.hyperband is None:
+        return None
+    return int(trial.resource) if spec.hyperband.resource.type == "int" else trial.resource
+
+
+def prepare(trial: Trial, data_dir: Path | str | None = None, runner: str = "") -> None:
+    """Fill in the trial's command, checkpoint dir (under `data_dir`) and runner as it is
+    claimed."""
+    spec = stored.spec_of(trial.sweep)
+    resume = bool(spec.hyperband and spec.hyperband.resume)
+    trial.command = command.render(spec.run.parts or spec.run.cmd, template_values(trial))
+    trial.checkpoint_dir = str(checkpoint_dir(trial, resume, data_dir))
+    trial.runner = runner
+
+
+def start(trial_id: int, worker: str, runner: str, data_dir: Path | str) -> Assignment | None:
+    """Claim a queued trial for `runner` (its name; `worker` is host:pid:thread) whose data
+    directory is `data_dir`; return what it needs to run the attempt, or None when the
+    trial is not queued (another runner has it, it was stopped) or its sweep is not running.
+    """
+    claim = trials.claim(trial_id, worker, lambda t: prepare(t, data_dir, runner))
+    if claim is None:
+        return None
+    trial = Trial.objects.select_related("sweep", "config").get(pk=trial_id)
+    spec = stored.spec_of(trial.sweep)
+    hyperband = spec.hyperband
+    return Assignment(
+        trial=trial.pk,
+        sweep=trial.sweep_id,
+        bracket=trial.bracket,
+        rung=trial.rung,
+        attempt=claim.trial.attempt,
+        token=claim.token,
+        params=trial.config.params,
+        resource=resource_value(trial),
+        resource_name=hyperband.resource.name if hyperband is not None else None,
+        resume=bool(hyperband and hyperband.resume),
+        command=claim.trial.command,
+        checkpoint_dir=claim.trial.checkpoint_dir,
+        workdir=spec.run.workdir or "",
+        timeout=spec.run.timeout,
+    )
+
+
+def fence_of(a: Assignment) -> trials.Fence:
+    """Return the fence an assignment speaks for (its token is hashed, as stored)."""
+    return trials.Fence(a.trial, a.attempt, hash_secret(a.token))
+
+
+def fenced_trial(a: Assignment) -> Trial:
+    """Return a Trial that speaks for the assignment's attempt in metrics.record: the row
+    as it is now (sweep loaded), with the attempt's number and token hash."""
+    trial = Trial.objects.select_related("sweep").get(pk=a.trial)
+    trial.attempt, trial.token_hash = a.attempt, hash_secret(a.token)
+    return trial
+
+
+class DbBackend:
+    """The local runner's backend: the fenced functions, on the database, ridden out with
+    scheduler.dbretry. Its runner name is HBSITE_RUNNER_NAME (default: the host name)."""
+
+    transient = dbretry.TRANSIENT
+
+    def __init__(self) -> None:
+        self.api_url = settings.HBSITE_API_URL
+        self.loaded: dict[tuple[int, int], Trial] = {}
+        self.lock = threading.Lock()
+
+    def start(self, trial_id: int) -> Assignment | None:
+        name, data_dir = settings.HBSITE_RUNNER_NAME, settings.HBSITE_DATA_DIR
+        return dbretry.call(start, trial_id, worker_name(), name, data_dir)
+
+    def heartbeat(self, a: Assignment, pid: int | None, stdout: str, stderr: str) -> bool:
+        try:
+            return dbretry.call_within(
+                settings.HBSITE_HEARTBEAT_SECONDS,
+                trials.heartbeat, fence_of(a), pid, stdout, stderr,
+            )  # fmt: skip
+        except Exception:
+            dbretry.drop_connection()
+            raise
+
+    def _trial(self, a: Assignment, budget: float) -> Trial:
+        key = (a.trial, a.attempt)
+        with self.lock:
+            found = self.loaded.get(key)
+        if found is None:
+            found = dbretry.call_within(budget, fenced_trial, a)
+            with self.lock:
+                self.loaded[key] = found
+        return found
+
+    def record(self, a: Assignment, points: list[metrics.Point], budget: float) -> bool:
+        trial = self._trial(a, budget)
+        return bool(dbretry.call_within(budget, metrics.record, trial, points))
+
+    def reject(self, a: Assignment, reasons: list[str], count: int, budget: float) -> None:
+        dbretry.call_within(budget, metrics.reject, a.trial, reasons, count)
+
+    def finish(
+        self, a: Assignment, exit_code: int | None, error: str, stdout: str, stderr: str
+    ) -> bool:
+        self._forget(a)
+        return dbretry.call(trials.finish, fence_of(a), exit_code, error, stdout, stderr)
+
+    def give_up(self, a: Assignment, why: str) -> bool:
+        self._forget(a)
+        return dbretry.call(trials.give_up, fence_of(a), why)
+
+    def _forget(self, a: Assignment) -> None:
+        with self.lock:
+            self.loaded.pop((a.trial, a.attempt), None)

@@ -25,6 +25,11 @@ urlpatterns = [
     path("share-links/<int:link_id>/revoke/", views_share.link_revoke, name="share-revoke"),
     path("account/", views_account.account, name="account"),
     path("account/tokens/<int:token_id>/revoke/", views_account.token_revoke, name="token-revoke"),
+    path(
+        "account/runner-tokens/<int:token_id>/revoke/",
+        views_account.runner_token_revoke,
+        name="runner-token-revoke",
+    ),
     path("teams/", views_teams.team_list, name="team-list"),
     path("teams/<int:team_id>/", views_teams.team_detail, name="team-detail"),
     path("teams/<int:team_id>/members/", views_teams.member_add, name="team-member-add"),

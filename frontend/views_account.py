@@ -1,4 +1,5 @@
-"""The account page: API tokens (create, list, revoke); a new token's secret is shown once."""
+"""The account page: API tokens and, for staff, runner tokens (create, list, revoke); a new
+token's secret is shown once."""
 
 from __future__ import annotations
 
@@ -9,31 +10,40 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from scheduler.models import ApiToken
+from scheduler.models import ApiToken, RunnerToken
 from scheduler.yamlsource import unstorable
+
+TEMPLATE = "frontend/account/account.html"
+# Which token a form creates: `kind` in the POST. Runner tokens are for staff only: a
+# runner runs any team's trials.
+KINDS = {"api": ApiToken, "runner": RunnerToken}
 
 
 def account_context(request: HttpRequest, **extra) -> dict:
-    tokens = request.user.api_tokens.filter(revoked_at__isnull=True).order_by("-created_at")
-    teams = request.user.memberships.select_related("team").order_by("team__name")
-    return {"tokens": tokens, "memberships": teams, **extra}
+    user = request.user
+    tokens = user.api_tokens.filter(revoked_at__isnull=True).order_by("-created_at")
+    runner_tokens = user.runner_tokens.filter(revoked_at__isnull=True).order_by("-created_at")
+    teams = user.memberships.select_related("team").order_by("team__name")
+    return {"tokens": tokens, "runner_tokens": runner_tokens, "memberships": teams, **extra}
 
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    """Show the user's tokens; POST `name` creates one and shows its secret this once."""
+    """Show the user's tokens; POST `name` (and `kind`: api or runner) creates one and shows
+    its secret this once."""
     if request.method != "POST":
-        return render(request, "frontend/account/account.html", account_context(request))
+        return render(request, TEMPLATE, account_context(request))
+    kind = request.POST.get("kind", "api")
+    if kind not in KINDS or (kind == "runner" and not request.user.is_staff):
+        raise Http404("No such token kind")
     name = request.POST.get("name", "").strip()[:100] or "token"
     problem = unstorable(name)
     if problem:
         messages.error(request, f"the token name: {problem}")
-        return render(
-            request, "frontend/account/account.html", account_context(request), status=400
-        )
-    token, secret = ApiToken.issue(request.user, name)
-    context = account_context(request, new_token=token, secret=secret)
-    return render(request, "frontend/account/account.html", context)
+        return render(request, TEMPLATE, account_context(request), status=400)
+    token, secret = KINDS[kind].issue(request.user, name)
+    context = account_context(request, new_token=token, secret=secret, new_kind=kind)
+    return render(request, TEMPLATE, context)
 
 
 @require_POST
@@ -43,4 +53,14 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     if not found.update(revoked_at=timezone.now()):
         raise Http404("No such token")
     messages.success(request, "Token revoked; scripts using it can no longer sign in.")
+    return redirect("account")
+
+
+@require_POST
+@login_required
+def runner_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    found = request.user.runner_tokens.filter(pk=token_id, revoked_at__isnull=True)
+    if not found.update(revoked_at=timezone.now()):
+        raise Http404("No such token")
+    messages.success(request, "Runner token revoked; runners using it can no longer report.")
     return redirect("account")

@@ -22,6 +22,7 @@ from .models import (
     Membership,
     MetricPoint,
     RungDecision,
+    RunnerToken,
     ShareLink,
     Sweep,
     Team,
@@ -69,8 +70,10 @@ class MembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ("team", "user")
 
 
-@admin.register(ApiToken)
-class ApiTokenAdmin(ReadOnly):
+@admin.register(ApiToken, RunnerToken)
+class TokenAdmin(ReadOnly):
+    """API tokens and runner tokens: the same columns, and a revoke action."""
+
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at", "created_at")
     search_fields = ("name", "user__username", "prefix")
@@ -78,7 +81,7 @@ class ApiTokenAdmin(ReadOnly):
     actions = ("revoke",)
 
     @admin.action(permissions=["operate"], description="Revoke the selected tokens")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken | RunnerToken]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"{count} token(s) revoked")
 
@@ -123,11 +126,11 @@ class ConfigAdmin(ReadOnly):
 @admin.register(Trial)
 class TrialAdmin(ReadOnly):
     list_display = ("id", "sweep", "bracket", "rung", "resource", "status", "metric_value",
-                    "attempt", "promoted", "worker", "queued_at", "started_at",
+                    "attempt", "promoted", "runner", "worker", "queued_at", "started_at",
                     "finished_at")  # fmt: skip
     list_filter = ("status", "promoted", "bracket", "rung", "attempt")
     list_select_related = ("sweep",)
-    search_fields = ("sweep__name", "worker", "command")
+    search_fields = ("sweep__name", "runner", "worker", "command")
     exclude = ("token_hash",)
     show_full_result_count = False
 

@@ -27,4 +27,6 @@ def consume_runner_queue(sender, instance, **kwargs) -> None:
 
     queues = instance.app.amqp.queues
     if queueing.TRIALS in queues.consume_from:
-        queues.select_add(queueing.runner_queue(settings.HBSITE_RUNNER_NAME))
+        name = queueing.runner_queue(settings.HBSITE_RUNNER_NAME)
+        # As Celery declares a queue a task is sent to by name: its own exchange and key.
+        queues.select_add(name, exchange=name, routing_key=name)

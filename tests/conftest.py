@@ -166,7 +166,7 @@ def held_tasks(request, monkeypatch) -> list[tuple[str, tuple]]:
     held: list[tuple[str, tuple]] = []
     if WORKER_FIXTURES.isdisjoint(request.fixturenames):
 
-        def hold(task: str, object_id: int) -> None:
+        def hold(task: str, object_id: int, queue: str | None = None) -> None:
             held.append((task, (object_id,)))
 
         monkeypatch.setattr(queueing, "send", hold)
@@ -194,10 +194,13 @@ class MainWorker:
 
 
 def queue_keys() -> list[str]:
-    """The Redis lists of the session's Celery queues (under its key prefix)."""
+    """The Redis lists of the session's Celery queues (under its key prefix): the scheduler's,
+    the runners' and this machine's runner queue."""
     from scheduler.broker import queue_keys as keys_of
+    from scheduler.queueing import runner_queue
 
-    return [key for queue in ("scheduler", "trials") for key in keys_of(queue)]
+    queues = ("scheduler", "trials", runner_queue(settings.HBSITE_RUNNER_NAME))
+    return [key for queue in queues for key in keys_of(queue)]
 
 
 def wait_until_idle(timeout: float = 30) -> None:

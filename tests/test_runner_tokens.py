@@ -6,6 +6,7 @@ them. Each report is fenced by the attempt it speaks for (scheduler.trials).
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -281,3 +282,25 @@ def test_the_schema_documents_the_runner_endpoints(db):
         assert operation["security"] == [{"runnerToken": []}]
     assert body["components"]["securitySchemes"]["runnerToken"]["scheme"] == "bearer"
     assert "runner" in body["components"]["schemas"]["Trial"]["properties"]
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "http://hbsite.example"], "needs a runner token"),
+        (["--url", "http://hbsite.example", "--token", "hbs_api"], "needs a runner token"),
+        (["--token", "hbr_x"], "--token needs --url"),
+        (["--runner-name", "far box"], "bad runner name"),
+    ],
+)
+def test_hbsite_runner_refuses_what_cannot_work(monkeypatch, args, message):
+    from hbsite import cli, supervise
+
+    environ = {k: v for k, v in os.environ.items() if k != "HBSITE_RUNNER_TOKEN"}
+    monkeypatch.setattr(os, "environ", environ)  # what the command sets stays here
+    monkeypatch.setattr(supervise, "exec_replacing", lambda *a: pytest.fail("started"))
+    with pytest.raises(SystemExit, match=message):
+        cli.main(["runner", *args])

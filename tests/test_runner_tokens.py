@@ -304,3 +304,23 @@ def test_hbsite_runner_refuses_what_cannot_work(monkeypatch, args, message):
     monkeypatch.setattr(supervise, "exec_replacing", lambda *a: pytest.fail("started"))
     with pytest.raises(SystemExit, match=message):
         cli.main(["runner", *args])
+
+
+def test_a_trial_never_sees_its_runners_token(monkeypatch, tmp_path):
+    from scheduler import runner
+
+    monkeypatch.setenv("HBSITE_RUNNER_TOKEN", "hbr_secret")
+    a = runner.Assignment(
+        trial=1, sweep=2, bracket=0, rung=0, attempt=1, token="trial-token", params={"x": 1},
+        resource=3, resource_name="num_steps", resume=True, command="true",
+        checkpoint_dir=str(tmp_path), workdir="", timeout=None,
+    )  # fmt: skip
+
+    env = runner.trial_env(a, "https://hbsite.example")
+
+    assert "HBSITE_RUNNER_TOKEN" not in env and "hbr_secret" not in env.values()
+    assert (env["HBSITE_TRIAL_TOKEN"], env["HBSITE_API_URL"]) == (
+        "trial-token",
+        "https://hbsite.example",
+    )
+    assert (env["HBSITE_RESOURCE"], env["HBSITE_RESUME"]) == ("3", "1")

@@ -8,6 +8,7 @@ scheduler and trial processes.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from scheduler import sweeps
+from hbsite.celery import app
+from scheduler import queueing, sweeps
 from scheduler.models import MetricPoint, RunnerToken, Sweep
 from tests.conftest import ROOT, ping_worker, start_process, stop_process, wait_for
 from tests.sweeps import hyperband_yaml, quadratic
@@ -45,11 +47,11 @@ def staff(db):
 
 @pytest.fixture
 def far_runner(process_env, asgi_server, staff, tmp_path):
-    """`hbsite runner --url ... ` named far-box, 2 trials at once, its own data dir."""
+    """`hbsite runner --url ...` named far-box, one trial at a time, its own data dir."""
     _, secret = RunnerToken.issue(staff, "far box")
     env = remote_env(process_env, tmp_path / "far-data", secret)
     argv = [sys.executable, "-m", "hbsite", "runner", "--url", asgi_server,
-            "--runner-name", FAR, "-c", "2", "-n", "far@%h"]  # fmt: skip
+            "--runner-name", FAR, "-c", "1", "-n", "far@%h"]  # fmt: skip
     proc = start_process(argv, env, "far-runner.log")
     wait_for(lambda: ping_worker("far"), timeout=60, every=0.5)
     yield tmp_path / "far-data"
@@ -74,12 +76,23 @@ def test_a_remote_runner_runs_a_resumed_sweep_beside_the_local_runner(
 ):
     main_worker.stop()  # only the workers of this test take its tasks
     start_worker("scheduler", 2, "sched")
-    text = hyperband_yaml(max_iter=9, resume=True, concurrency=4, cmd=quadratic("--sleep=0.5"))
+    start_worker("trials", 4, "local")
+    local = [f"local@{socket.gethostname()}"]
+    own_queue = queueing.runner_queue(settings.HBSITE_RUNNER_NAME)
+    for queue in (queueing.TRIALS, own_queue):
+        assert app.control.cancel_consumer(queue, destination=local, reply=True)
+    text = hyperband_yaml(max_iter=9, resume=True, concurrency=6, cmd=quadratic("--sleep=1"))
     sweep = sweeps.create_sweep(text, team=cast.team)
 
-    # At first the far runner is alone: it runs the first rung and holds its checkpoints.
-    wait_for(lambda: sweep.trials.filter(rung=1, runner=FAR).exists(), timeout=120, every=0.2)
-    start_worker("trials", 4, "local")
+    # At first the far runner is alone: it runs bracket s=2's first rung and holds those
+    # checkpoints. When it takes the first promoted trial, its one slot is busy and the local
+    # runner starts taking the first rungs of the other brackets, still queued.
+    wait_for(lambda: sweep.trials.filter(rung=1, runner=FAR).exists(), timeout=120, every=0.1)
+    assert sweep.trials.filter(rung=0, status="queued").exists()
+    assert app.control.add_consumer(queueing.TRIALS, destination=local, reply=True)
+    assert app.control.add_consumer(
+        own_queue, exchange=own_queue, routing_key=own_queue, destination=local, reply=True
+    )
     wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=240, every=0.5)
 
     sweep.refresh_from_db()

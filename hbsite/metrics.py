@@ -6,7 +6,8 @@ of any web process tells the whole system's state:
 
 - `hbsite_trials{status}` and `hbsite_sweeps{status}`: how many there are in each status;
 - `hbsite_queue_depth{queue}`: task messages waiting in the broker (Redis LLEN of the queue's
-  lists, with CELERY_BROKER_TRANSPORT_OPTIONS' `global_keyprefix`);
+  lists, with CELERY_BROKER_TRANSPORT_OPTIONS' `global_keyprefix`), for `scheduler`,
+  `trials` and each runner queue `trials@<runner name>` that holds messages;
 - `hbsite_scheduling_latency_seconds{quantile}`: time from a trial's `queued_at` to its
   `started_at` (a runner claimed it), over the trials started in the last
   HBSITE_LATENCY_WINDOW_SECONDS (300), with `hbsite_scheduling_latency_trials` counting them.
@@ -94,7 +95,7 @@ class HbsiteCollector(Collector):
             "hbsite_queue_depth", "Task messages waiting in the broker", labels=["queue"]
         )
         try:
-            for queue in QUEUES:
+            for queue in (*QUEUES, *broker.runner_queues()):
                 depth = broker.depth(queue)
                 if depth is not None:
                     family.add_metric([queue], depth)

@@ -66,6 +66,28 @@ def depth(queue: str) -> int | None:
         client.close()
 
 
+def runner_queues() -> list[str]:
+    """Return the runner queues (`trials@<runner name>`, scheduler.placement) that hold
+    messages, found by scanning the broker's keys under its prefix; [] when the broker is
+    not Redis. Raises redis.RedisError when Redis cannot be reached."""
+    client = redis_client()
+    if client is None:
+        return []
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    prefix = options.get("global_keyprefix", "")
+    pattern = glob_escape(prefix) + "trials@*"
+    try:
+        keys = {key.decode(errors="replace") for key in client.scan_iter(match=pattern)}
+    finally:
+        client.close()
+    return sorted({key[len(prefix) :].split(PRIORITY_SEPARATOR)[0] for key in keys})
+
+
+def glob_escape(text: str) -> str:
+    """Escape Redis glob characters (`*?[]\\`) so a key prefix matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 def redis_client() -> redis.Redis | None:
     """Return a client of the broker when it is Redis, else None."""
     url = settings.CELERY_BROKER_URL

@@ -135,7 +135,8 @@ def test_metrics_give_the_scheduling_latency_of_recent_trials(client, cast):
 
 def test_metrics_give_queue_depth_under_the_brokers_key_prefix(client, db):
     prefix = f"hbops-{uuid.uuid4().hex}:"
-    keys = {prefix + "trials": 3, prefix + "trials\x06\x163": 2, prefix + "scheduler": 1}
+    keys = {prefix + "trials": 3, prefix + "trials\x06\x163": 2, prefix + "scheduler": 1,
+            prefix + "trials@far-box": 4, prefix + "trials@far-box\x06\x169": 1}  # fmt: skip
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     try:
         for key, count in keys.items():
@@ -147,6 +148,7 @@ def test_metrics_give_queue_depth_under_the_brokers_key_prefix(client, db):
         broker.delete(*keys, "trials-not-prefixed")
     assert depth[(("queue", "trials"),)] == 5
     assert depth[(("queue", "scheduler"),)] == 1
+    assert depth[(("queue", "trials@far-box"),)] == 5
 
 
 # --- logs -------------------------------------------------------------------------------------

@@ -177,6 +177,20 @@ def test_a_lost_lease_requeues_the_attempt(cast, runner_client):
     assert (trial.status, trial.token_hash) == ("pending", "")
 
 
+def test_the_api_shows_and_filters_trials_by_runner(cast, runner_client):
+    trial = queued_trial(cast)
+    start(runner_client, trial)
+    client = APIClient()
+    client.force_login(cast.viewer)
+
+    found = client.get("/api/trials/", {"sweep": trial.sweep_id, "runner": "far-box"}).json()
+    others = client.get("/api/trials/", {"sweep": trial.sweep_id, "runner": "near"}).json()
+
+    assert [t["id"] for t in found["results"]] == [trial.pk]
+    assert found["results"][0]["runner"] == "far-box"
+    assert others["results"] == []
+
+
 def test_it_refuses_a_bad_runner_name_or_data_dir(cast, runner_client):
     trial = queued_trial(cast)
     for body in (

@@ -119,6 +119,9 @@ class TrialFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
     bracket = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=0)
     rung = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=0)
+    runner = serializers.CharField(
+        required=False, max_length=100, help_text="the trials a runner (by name) last claimed"
+    )
 
 
 class EventsQuery(serializers.Serializer):

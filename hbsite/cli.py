@@ -140,7 +140,8 @@ def paths(_: argparse.Namespace) -> int:
     data = settings.HBSITE_DATA_DIR
     print(f"data directory:   {data}")
     print(f"workdir base:     {settings.HBSITE_WORKDIR_BASE}")
-    print(f"runner name:      {settings.HBSITE_RUNNER_NAME} (its queue: trials@<name>)")
+    name = settings.HBSITE_RUNNER_NAME
+    print(f"runner name:      {name} (its own queue: trials@{name})")
     print(f"sweeps:           {data / 'sweeps'}")
     print(f"supervisord:      {data / 'supervisor'} (configuration, logs)")
     print(f"beat schedule:    {settings.CELERY_BEAT_SCHEDULE_FILENAME}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from scheduler import placement, queueing, runner_db, trials
+from scheduler import placement, queueing, runner, runner_db, trials
 from scheduler.models import ApiToken, MetricPoint, RunnerToken, Trial, hash_secret
 from tests.sweeps import finish_rung, hyperband_yaml, started_sweep, tiny_yaml
 
@@ -320,17 +321,18 @@ def test_hbsite_runner_refuses_what_cannot_work(monkeypatch, args, message):
         cli.main(["runner", *args])
 
 
-def test_a_trial_never_sees_its_runners_token(monkeypatch, tmp_path):
-    from scheduler import runner
-
-    monkeypatch.setenv("HBSITE_RUNNER_TOKEN", "hbr_secret")
-    a = runner.Assignment(
+def assignment(checkpoint_dir: str, workdir: str = "") -> runner.Assignment:
+    return runner.Assignment(
         trial=1, sweep=2, bracket=0, rung=0, attempt=1, token="trial-token", params={"x": 1},
         resource=3, resource_name="num_steps", resume=True, command="true",
-        checkpoint_dir=str(tmp_path), workdir="", timeout=None,
+        checkpoint_dir=checkpoint_dir, workdir=workdir, timeout=None,
     )  # fmt: skip
 
-    env = runner.trial_env(a, "https://hbsite.example")
+
+def test_a_trial_never_sees_its_runners_token(monkeypatch, tmp_path):
+    monkeypatch.setenv("HBSITE_RUNNER_TOKEN", "hbr_secret")
+
+    env = runner.trial_env(assignment(str(tmp_path)), "https://hbsite.example")
 
     assert "HBSITE_RUNNER_TOKEN" not in env and "hbr_secret" not in env.values()
     assert (env["HBSITE_TRIAL_TOKEN"], env["HBSITE_API_URL"]) == (
@@ -338,3 +340,11 @@ def test_a_trial_never_sees_its_runners_token(monkeypatch, tmp_path):
         "https://hbsite.example",
     )
     assert (env["HBSITE_RESOURCE"], env["HBSITE_RESUME"]) == ("3", "1")
+
+
+def test_run_workdir_is_resolved_on_the_runners_machine(settings, tmp_path):
+    settings.HBSITE_WORKDIR_BASE, settings.HBSITE_DATA_DIR = tmp_path / "base", tmp_path / "data"
+
+    assert runner.working_dir(assignment("/c", "exp/one")) == tmp_path / "base" / "exp/one"
+    assert runner.working_dir(assignment("/c", "/abs")) == Path("/abs")
+    assert runner.working_dir(assignment("/c", "")) == tmp_path / "data" / "sweeps" / "2"

@@ -24,12 +24,14 @@ from typing import Any
 from django.conf import settings
 
 from . import dbretry, metrics
+from .models import Trial
 from .runner import Assignment, worker_name
 
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_SECONDS = 30
 POINTS_PER_REQUEST = 1000  # well under HBSITE_MAX_METRIC_BATCH's default of 5000
+MAX_REASON_CHARS = 1000  # what the rejected endpoint takes of one reason
 
 
 class Unreachable(OSError):
@@ -69,7 +71,9 @@ class RestBackend:
         return not self._runner_call(a.trial, "heartbeat", body, budget)[1]["stop"]
 
     def reject(self, a: Assignment, reasons: list[str], count: int, budget: float) -> None:
-        body = {**self._fence(a), "reasons": reasons, "count": count}
+        # The trial keeps only its first few reasons (Trial.MAX_REJECTIONS); all are counted.
+        kept = [reason[:MAX_REASON_CHARS] for reason in reasons[: Trial.MAX_REJECTIONS]]
+        body = {**self._fence(a), "reasons": kept, "count": count}
         self._runner_call(a.trial, "rejected", body, budget)
 
     def finish(

@@ -348,3 +348,27 @@ def test_run_workdir_is_resolved_on_the_runners_machine(settings, tmp_path):
     assert runner.working_dir(assignment("/c", "exp/one")) == tmp_path / "base" / "exp/one"
     assert runner.working_dir(assignment("/c", "/abs")) == Path("/abs")
     assert runner.working_dir(assignment("/c", "")) == tmp_path / "data" / "sweeps" / "2"
+
+
+def test_a_remote_runner_sends_the_first_reasons_and_counts_them_all(cast, staff, monkeypatch):
+    from scheduler import runner_rest
+
+    trial = queued_trial(cast)
+    _, secret = RunnerToken.issue(staff, "far box")
+    client = bearer(secret)
+    got = runner.Assignment(**start(client, trial).json())
+    sent: list[dict] = []
+
+    def post(self, url, authorization, body, budget):
+        sent.append(body)
+        answer = client.post(url.removeprefix("http://testserver"), body, format="json")
+        return answer.status_code, answer.json()
+
+    monkeypatch.setattr(runner_rest.RestBackend, "_call", post)
+    reasons = [f"stdout line {n}: " + "x" * 2000 for n in range(12)]
+    runner_rest.RestBackend("http://testserver", secret).reject(got, reasons, 12, 1.0)
+
+    trial.refresh_from_db()
+    assert trial.rejected_points == 12 and len(trial.rejections) == Trial.MAX_REJECTIONS
+    assert len(sent[0]["reasons"]) == Trial.MAX_REJECTIONS
+    assert all(len(reason) == 1000 for reason in trial.rejections)

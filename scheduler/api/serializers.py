@@ -405,7 +405,8 @@ class HeartbeatSerializer(serializers.Serializer):
 class RejectedInput(FenceInput):
     reasons = serializers.ListField(
         child=serializers.CharField(max_length=1000, trim_whitespace=False),
-        max_length=Trial.MAX_REJECTIONS,
+        max_length=100,
+        help_text="the first reasons; the trial keeps its first few",
     )
     count = serializers.IntegerField(min_value=1, max_value=MAX_BIGINT)
 

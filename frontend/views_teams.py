@@ -1,4 +1,5 @@
-"""Team pages: the user's teams, creating one, and an admin's member management."""
+"""Team pages: the user's teams, creating one, an admin's member management, and the team's
+webhooks (admins manage them; every member sees them and their delivery log)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from scheduler import access as acl
-from scheduler import teams
-from scheduler.models import Membership, Team
+from scheduler import teams, webhooks
+from scheduler.models import Membership, Team, Webhook
+from scheduler.models_webhooks import DEFAULT_EVENTS, WebhookEvent
 
 
 def team_for(request: HttpRequest, team_id: int, need: str = acl.VIEWER) -> Team:
@@ -38,16 +41,80 @@ def team_list(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/teams/team_list.html", context, status=status)
 
 
-@login_required
-def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
-    team = team_for(request, team_id)
+def team_page(request: HttpRequest, team: Team, status: int = 200, **extra) -> HttpResponse:
+    """Render a team's page: members, webhooks and their delivery log."""
     context = {
         "team": team,
         "members": teams.members_of(team),
         "roles": Membership.Role.values,
-        "is_admin": acl.team_allows(request.user, team_id, acl.ADMIN),
+        "is_admin": acl.team_allows(request.user, team.pk, acl.ADMIN),
+        "can_manage_webhooks": acl.can_manage_webhooks(request.user, team.pk),
+        "webhooks": webhooks.webhooks_of(team),
+        "deliveries": webhooks.deliveries_of(team),
+        "webhook_events": [(kind.value, kind.value in DEFAULT_EVENTS) for kind in WebhookEvent],
+        **extra,
     }
-    return render(request, "frontend/teams/team_detail.html", context)
+    return render(request, "frontend/teams/team_detail.html", context, status=status)
+
+
+@login_required
+def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
+    return team_page(request, team_for(request, team_id))
+
+
+@require_POST
+@login_required
+def webhook_create(request: HttpRequest, team_id: int) -> HttpResponse:
+    """Make a webhook (admins) and show its secret this once."""
+    team = team_for(request, team_id, acl.WEBHOOK_MANAGE)
+    form = request.POST
+    try:
+        hook, secret = webhooks.create_webhook(
+            team, request.user, form.get("name", ""), form.get("url", ""), form.getlist("events")
+        )
+    except webhooks.WebhookError as error:
+        messages.error(request, f"Webhook not made: {error}")
+        return team_page(request, team, status=400)
+    return team_page(request, team, new_webhook=hook, secret=secret)
+
+
+def webhook_action(request: HttpRequest, webhook_id: int, act: Callable[[Webhook], str]):
+    """Apply an admin's action to a webhook of their team and say what it did."""
+    hook = Webhook.objects.filter(pk=webhook_id).first()
+    if hook is None or not acl.can_manage_webhooks(request.user, hook.team_id):
+        raise Http404("No such webhook")
+    messages.success(request, act(hook))
+    return redirect(reverse("team-detail", args=[hook.team_id]) + "#webhooks")
+
+
+@require_POST
+@login_required
+def webhook_toggle(request: HttpRequest, webhook_id: int) -> HttpResponse:
+    def toggle(hook: Webhook) -> str:
+        webhooks.change_webhook(hook, active=not hook.active)
+        return f"Webhook {hook.name} {'enabled' if hook.active else 'disabled'}."
+
+    return webhook_action(request, webhook_id, toggle)
+
+
+@require_POST
+@login_required
+def webhook_test(request: HttpRequest, webhook_id: int) -> HttpResponse:
+    def test(hook: Webhook) -> str:
+        webhooks.send_test(hook)
+        return f"Test message to {hook.name} queued; its delivery shows in the log below."
+
+    return webhook_action(request, webhook_id, test)
+
+
+@require_POST
+@login_required
+def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
+    def delete(hook: Webhook) -> str:
+        hook.delete()
+        return f"Webhook {hook.name} deleted with its delivery log."
+
+    return webhook_action(request, webhook_id, delete)
 
 
 def admin_action(request: HttpRequest, team_id: int, change: Callable[[Team], object]):

@@ -1,8 +1,9 @@
 """Asking the Celery workers to act, always after the current transaction commits.
 
-This is how every part of hbsite asks the scheduler for a step (`request_step`) or a runner
-for a trial (`request_run`): tasks are sent by name, so nothing below the Celery edge
-imports `scheduler.tasks`, and a rolled-back change never reaches a worker.
+This is how every part of hbsite asks the scheduler for a step (`request_step`), a runner
+for a trial (`request_run`) or a notifier for a webhook delivery (`request_delivery`): tasks
+are sent by name, so nothing below the Celery edge imports `scheduler.tasks`, and a
+rolled-back change never reaches a worker.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.db import transaction
 
 ADVANCE = "scheduler.tasks.advance"
 RUN_TRIAL = "scheduler.tasks.run_trial"
+DELIVER = "scheduler.tasks.deliver_webhook"
 
 
 def send(task: str, object_id: int) -> None:
@@ -27,3 +29,8 @@ def request_step(sweep_id: int) -> None:
 def request_run(trial_id: int) -> None:
     """Queue a trial for a runner once the current transaction commits."""
     transaction.on_commit(lambda: send(RUN_TRIAL, trial_id))
+
+
+def request_delivery(delivery_id: int) -> None:
+    """Queue a webhook delivery (queue `webhooks`) once the current transaction commits."""
+    transaction.on_commit(lambda: send(DELIVER, delivery_id))

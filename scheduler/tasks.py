@@ -13,7 +13,7 @@ broken one, so the retry starts on a fresh connection. Both tasks are idempotent
 
 from celery import shared_task
 
-from . import dbretry, queueing, runner, scheduling, trials
+from . import dbretry, queueing, runner, scheduling, trials, webhooks
 from .models import Sweep
 
 RETRY_ON_DATABASE_ERRORS = {
@@ -37,12 +37,24 @@ def run_trial(trial_id: int) -> None:
     runner.run(trial_id)
 
 
+@shared_task(bind=True, ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
+def deliver_webhook(self, delivery_id: int) -> None:
+    """Make one attempt at a webhook delivery (queue `webhooks`); when it fails, Celery sends
+    the task again after the backoff `webhooks.attempt` returns, until the attempts run out."""
+    wait = webhooks.attempt(delivery_id)
+    if wait is not None:
+        raise self.retry(countdown=wait, max_retries=None)
+
+
 @shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def reconcile() -> None:
-    """Recover trials whose runner vanished and advance every active sweep."""
+    """Recover trials whose runner vanished, advance every active sweep and resend webhook
+    deliveries whose task was lost."""
     for trial_id in trials.stale_trial_ids():
         trials.recover_lost(trial_id)
     for trial_id in trials.stuck_queued_ids():
         queueing.send(queueing.RUN_TRIAL, trial_id)
     for sweep_id in Sweep.objects.active().values_list("id", flat=True):
         queueing.send(queueing.ADVANCE, sweep_id)
+    for delivery_id in webhooks.unsent_ids():
+        queueing.send(queueing.DELIVER, delivery_id)

@@ -158,7 +158,7 @@ class MainWorker:
 
     def ensure(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
-            argv = worker_argv("scheduler,trials", 8, "main")
+            argv = worker_argv("scheduler,trials,webhooks", 8, "main")
             self.proc = start_process(argv, self.env, "worker.log")
             wait_for(lambda: ping_worker("main"), timeout=60, every=0.5)
 
@@ -172,7 +172,7 @@ def queue_keys() -> list[str]:
     """The Redis lists of the session's Celery queues (under its key prefix)."""
     from scheduler.broker import queue_keys as keys_of
 
-    return [key for queue in ("scheduler", "trials") for key in keys_of(queue)]
+    return [key for queue in ("scheduler", "trials", "webhooks") for key in keys_of(queue)]
 
 
 def wait_until_idle(timeout: float = 30) -> None:

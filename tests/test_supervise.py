@@ -31,7 +31,7 @@ def status(env: dict[str, str]) -> dict[str, tuple[str, int | None]]:
 
 def all_running(env: dict[str, str]) -> dict[str, tuple[str, int | None]] | None:
     found = status(env)
-    names = {"web", "scheduler", "runner", "beat"}
+    names = {"web", "scheduler", "runner", "notifier", "beat"}
     ok = names <= set(found) and all(found[n][0] == "RUNNING" for n in names)
     return found if ok else None
 

@@ -7,6 +7,7 @@ from . import views_export as export
 from . import views_sharing as sharing
 from . import views_sweeps as sweeps
 from . import views_trials as trials
+from . import views_webhooks as hooks
 
 app_name = "api"
 
@@ -25,6 +26,10 @@ urlpatterns = [
     path("trials/<int:pk>/", trials.TrialDetail.as_view(), name="trial-detail"),
     path("trials/<int:pk>/kill/", trials.TrialKill.as_view(), name="trial-kill"),
     path("trials/<int:pk>/metrics/", trials.TrialMetrics.as_view(), name="trial-metrics"),
+    path("teams/<int:pk>/webhooks/", hooks.TeamWebhooks.as_view(), name="team-webhooks"),
+    path("webhooks/<int:pk>/", hooks.WebhookDetail.as_view(), name="webhook-detail"),
+    path("webhooks/<int:pk>/test/", hooks.WebhookTest.as_view(), name="webhook-test"),
+    path("webhooks/<int:pk>/deliveries/", hooks.WebhookDeliveries.as_view(), name="deliveries"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

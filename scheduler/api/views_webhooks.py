@@ -12,6 +12,7 @@ from scheduler import access, webhooks
 from scheduler.models import Delivery, Team, Webhook
 from scheduler.models_webhooks import WebhookEvent
 
+from .errors import BadRequest
 from .serializers import valid
 
 
@@ -83,8 +84,8 @@ def require_webhook(user, webhook_id: int, need: str) -> Webhook:
     return hook
 
 
-def refused(error: webhooks.WebhookError) -> exceptions.ValidationError:
-    return exceptions.ValidationError({"detail": str(error)})
+def refused(error: webhooks.WebhookError) -> BadRequest:
+    return BadRequest(f"webhook refused: {error}")
 
 
 class TeamWebhooks(APIView):

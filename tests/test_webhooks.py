@@ -87,7 +87,8 @@ def test_it_gives_new_webhooks_the_sweep_endings_by_default(cast):
 
 @pytest.mark.parametrize(
     ("role", "read", "manage"),
-    [("admin", 200, True), ("member", 200, False), ("viewer", 200, False), ("outsider", 404, False)],
+    [("admin", 200, True), ("member", 200, False), ("viewer", 200, False),
+     ("outsider", 404, False)],
 )  # fmt: skip
 def test_it_lets_admins_manage_and_the_team_read(cast, role, read, manage):
     hook = make_hook(cast)
@@ -146,7 +147,7 @@ def test_it_records_one_delivery_per_subscribed_webhook_when_a_sweep_ends(
     body = json.loads(delivery.body)
     assert body["type"] == "sweep.stopped" and body["data"]["sweep"]["id"] == sweep.pk
     assert (
-        body["text"].startswith(f"Sweep <http://")
+        body["text"].startswith("Sweep <http://")
         and f"|tiny> (#{sweep.pk}) was stopped" in body["text"]
     )
     assert body["data"]["team"] == {"id": cast.team.pk, "name": "Vision"}

@@ -39,8 +39,9 @@ def number(value: Any) -> str:
 
 def sweep_text(sweep: dict[str, Any], best: dict[str, Any] | None, metric: str | None) -> str:
     """One line saying how a sweep ended and its best trial."""
+    status = str(sweep["status"])
     head = f"Sweep {link(sweep['url'], sweep['name'])} (#{sweep['id']}) "
-    head += ENDINGS.get(sweep["status"], sweep["status"])
+    head += ENDINGS.get(status, status)
     if sweep.get("reason"):
         head += f": {escape(sweep['reason'])}"
     if best is None:

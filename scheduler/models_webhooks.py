@@ -84,6 +84,8 @@ class Delivery(models.Model):
     error = models.TextField(blank=True, default="")
     log = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When its task was last sent (reconcile resends one never attempted; see webhooks.py).
+    queued_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -266,9 +266,15 @@ def conclude(delivery: Delivery, status: str, error: str) -> None:
     return None
 
 
-def unsent_ids(older_than: float = 60) -> list[int]:
-    """Return pending deliveries never attempted `older_than` s after they were recorded:
-    their task was lost (a broker outage at commit); reconcile sends them again."""
-    since = timezone.now() - timedelta(seconds=older_than)
-    rows = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0, created_at__lt=since)
-    return list(rows.values_list("id", flat=True)[:500])
+@transaction.atomic
+def unsent_ids() -> list[int]:
+    """Return the pending deliveries never attempted HBSITE_REQUEUE_AFTER_SECONDS after their
+    task was sent (it was lost, say in a broker outage at commit), marking them sent now:
+    reconcile sends each again, at most once per that interval. A repeat is harmless: a
+    delivery that is no longer pending is not attempted."""
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.HBSITE_REQUEUE_AFTER_SECONDS)
+    rows = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0, queued_at__lt=since)
+    ids = list(rows.select_for_update(skip_locked=True).values_list("id", flat=True)[:500])
+    Delivery.objects.filter(pk__in=ids).update(queued_at=now)
+    return ids

@@ -236,6 +236,23 @@ def test_it_reports_a_receiver_that_is_not_there(cast):
     assert delivery.status_code is None and "Connection" in delivery.error
 
 
+def test_reconcile_resends_a_delivery_whose_task_was_lost_once_per_interval(cast, held_tasks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduler import tasks
+
+    lost = webhooks.send_test(make_hook(cast))
+    fresh = webhooks.send_test(make_hook(cast))
+    Delivery.objects.filter(pk=lost.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+    held_tasks.clear()
+    tasks.reconcile()
+    tasks.reconcile()
+    assert [t for t in held_tasks if t[0] == queueing.DELIVER] == [(queueing.DELIVER, (lost.pk,))]
+    assert fresh.pk not in webhooks.unsent_ids()
+
+
 # --- the team page ----------------------------------------------------------------------
 
 

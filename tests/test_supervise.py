@@ -65,7 +65,7 @@ def test_it_restarts_a_dead_process_and_stops_them_all_on_exit(process_env, tmp_
             others = {n for n in after if n != victim}
             assert {n: after[n][1] for n in others} == {n: before[n][1] for n in others}
         pids = [pid for _, pid in all_running(env).values() if pid]
-        assert len(pids) == 4
+        assert len(pids) == 5  # web, scheduler, runner, notifier, beat
     finally:
         stop_process(proc)
     wait_for(lambda: not any(alive(pid) for pid in pids), timeout=30, every=0.2)

@@ -253,6 +253,17 @@ def test_reconcile_resends_a_delivery_whose_task_was_lost_once_per_interval(cast
     assert fresh.pk not in webhooks.unsent_ids()
 
 
+def test_deleting_a_sweep_keeps_its_deliveries_in_the_log(cast):
+    from scheduler import deletion
+
+    make_hook(cast, events=["sweep.stopped"])
+    sweep = started_sweep(cast.team, cast.member)
+    deletion.delete_sweep(sweep.pk)  # stops it first: a sweep.stopped message
+    assert not Sweep.objects.filter(pk=sweep.pk).exists()
+    delivery = Delivery.objects.get()
+    assert delivery.event is None and json.loads(delivery.body)["data"]["sweep"]["id"] == sweep.pk
+
+
 # --- the team page ----------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from scheduler import access, webhooks
 from scheduler.models import Delivery, Team, Webhook
 from scheduler.models_webhooks import WebhookEvent
 
+from . import auth
 from .errors import BadRequest
 from .serializers import valid
 
@@ -66,14 +67,8 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 def require_team(user, team_id: int, need: str) -> Team:
     """Return a team the caller belongs to; 404 outside it, 403 when the role is short."""
-    role = access.team_role(user, team_id)
-    if role is None:
-        raise exceptions.NotFound(f"team {team_id} not found")
-    if access.RANK[role] < access.RANK[need]:
-        raise exceptions.PermissionDenied(
-            f"this needs the {need} role in team {team_id}; you are a {role}"
-        )
-    return Team.objects.get(pk=team_id)
+    doing = "managing webhooks" if need == access.WEBHOOK_MANAGE else "reading webhooks"
+    return auth.require_team(user, team_id, need, doing)
 
 
 def require_webhook(user, webhook_id: int, need: str) -> Webhook:

@@ -45,6 +45,11 @@ urlpatterns = [
     path("trials/<int:trial_id>/", views_trials.trial_detail, name="trial-detail"),
     path("trials/<int:trial_id>/kill/", views_trials.trial_kill, name="trial-kill"),
     path("ui/validate/", views_new.validate, name="ui-validate"),
+    path(
+        "ui/teams/<int:team_id>/deliveries/",
+        views_teams.delivery_rows,
+        name="ui-team-deliveries",
+    ),
     path("ui/sweeps/rows/", views_sweeps.sweep_rows, name="ui-sweep-rows"),
     path("ui/sweeps/<int:sweep_id>/state/", views_sweep.sweep_state, name="ui-state"),
     path("ui/sweeps/<int:sweep_id>/trials/", views_trials.trial_rows, name="ui-trials"),

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -60,6 +61,16 @@ def team_page(request: HttpRequest, team: Team, status: int = 200, **extra) -> H
 @login_required
 def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
     return team_page(request, team_for(request, team_id))
+
+
+@login_required
+def delivery_rows(request: HttpRequest, team_id: int) -> JsonResponse:
+    """Return the delivery log's rows as HTML, and whether any delivery is still pending."""
+    team = team_for(request, team_id, acl.WEBHOOK_READ)
+    deliveries = list(webhooks.deliveries_of(team))
+    html = render_to_string("frontend/teams/_delivery_rows.html", {"deliveries": deliveries})
+    pending = any(d.status == "pending" for d in deliveries)
+    return JsonResponse({"rows": html, "pending": pending})
 
 
 @require_POST

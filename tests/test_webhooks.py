@@ -295,3 +295,15 @@ def test_the_team_page_lets_only_admins_manage_webhooks(client, cast):
     assert not access.can_manage_webhooks(cast.member, cast.team.pk)
     client.force_login(cast.outsider)
     assert client.get(page).status_code == 404
+
+
+def test_the_delivery_log_rows_come_fresh_for_the_team_only(client, cast):
+    webhooks.send_test(make_hook(cast))
+    rows = reverse("ui-team-deliveries", args=[cast.team.pk])
+    client.force_login(cast.viewer)
+    fresh = client.get(rows).json()
+    assert fresh["pending"] is True and "webhook.test" in fresh["rows"]
+    Delivery.objects.update(status="succeeded")
+    assert client.get(rows).json()["pending"] is False
+    client.force_login(cast.outsider)
+    assert client.get(rows).status_code == 404

@@ -89,43 +89,39 @@ def webhook_create(request: HttpRequest, team_id: int) -> HttpResponse:
     return team_page(request, team, new_webhook=hook, secret=secret)
 
 
-def webhook_action(request: HttpRequest, webhook_id: int, act: Callable[[Webhook], str]):
-    """Apply an admin's action to a webhook of their team and say what it did."""
+def toggle_webhook(hook: Webhook) -> str:
+    webhooks.change_webhook(hook, active=not hook.active)
+    return f"Webhook {hook.name} {'enabled' if hook.active else 'disabled'}."
+
+
+def test_webhook(hook: Webhook) -> str:
+    webhooks.send_test(hook)
+    return f"Test message to {hook.name} queued; its delivery shows in the log below."
+
+
+def delete_webhook(hook: Webhook) -> str:
+    hook.delete()
+    return f"Webhook {hook.name} deleted with its delivery log."
+
+
+WEBHOOK_ACTIONS: dict[str, Callable[[Webhook], str]] = {
+    "toggle": toggle_webhook,
+    "test": test_webhook,
+    "delete": delete_webhook,
+}
+
+
+@require_POST
+@login_required
+def webhook_action(request: HttpRequest, webhook_id: int, action: str) -> HttpResponse:
+    """Enable or disable (`toggle`), `test` or `delete` a webhook of a team the user is admin
+    of, and say what was done."""
     hook = Webhook.objects.filter(pk=webhook_id).first()
-    if hook is None or not acl.can_manage_webhooks(request.user, hook.team_id):
+    act = WEBHOOK_ACTIONS.get(action)
+    if hook is None or act is None or not acl.can_manage_webhooks(request.user, hook.team_id):
         raise Http404("No such webhook")
     messages.success(request, act(hook))
     return redirect(reverse("team-detail", args=[hook.team_id]) + "#webhooks")
-
-
-@require_POST
-@login_required
-def webhook_toggle(request: HttpRequest, webhook_id: int) -> HttpResponse:
-    def toggle(hook: Webhook) -> str:
-        webhooks.change_webhook(hook, active=not hook.active)
-        return f"Webhook {hook.name} {'enabled' if hook.active else 'disabled'}."
-
-    return webhook_action(request, webhook_id, toggle)
-
-
-@require_POST
-@login_required
-def webhook_test(request: HttpRequest, webhook_id: int) -> HttpResponse:
-    def test(hook: Webhook) -> str:
-        webhooks.send_test(hook)
-        return f"Test message to {hook.name} queued; its delivery shows in the log below."
-
-    return webhook_action(request, webhook_id, test)
-
-
-@require_POST
-@login_required
-def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
-    def delete(hook: Webhook) -> str:
-        hook.delete()
-        return f"Webhook {hook.name} deleted with its delivery log."
-
-    return webhook_action(request, webhook_id, delete)
 
 
 def admin_action(request: HttpRequest, team_id: int, change: Callable[[Team], object]):

@@ -275,8 +275,8 @@ def test_the_team_page_lets_only_admins_manage_webhooks(client, cast):
     html = client.get(page).content.decode()
     assert "Delivery log" in html and "webhook.test" in html
     assert 'id="webhook-form"' not in html and "/services/T0" not in html
-    for name in ("webhook-toggle", "webhook-test", "webhook-delete"):
-        assert client.post(reverse(name, args=[hook.pk])).status_code == 404
+    for action in ("toggle", "test", "delete"):
+        assert client.post(reverse("webhook-action", args=[hook.pk, action])).status_code == 404
     made = client.post(
         reverse("webhook-create", args=[cast.team.pk]), {"name": "x", "url": "https://a.example/"}
     )
@@ -291,6 +291,7 @@ def test_the_team_page_lets_only_admins_manage_webhooks(client, cast):
     secret = Webhook.objects.get(name="new").secret
     assert answer.status_code == 200 and secret in answer.content.decode()
     assert secret not in client.get(page).content.decode()
+    assert client.post(reverse("webhook-action", args=[hook.pk, "explode"])).status_code == 404
     assert access.can_manage_webhooks(cast.admin, cast.team.pk)
     assert not access.can_manage_webhooks(cast.member, cast.team.pk)
     client.force_login(cast.outsider)

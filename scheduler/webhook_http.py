@@ -46,6 +46,8 @@ def url_problem(url: str) -> str | None:
     """Say what is wrong with a webhook URL's form (scheme, host, length), or None."""
     if len(url) > MAX_URL_LENGTH:
         return f"the URL is longer than {MAX_URL_LENGTH} characters"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "the URL has spaces or control characters; percent-encode them"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
@@ -139,7 +141,7 @@ def post(
     try:
         address = resolve(parts, allow_private)
         status, text = send(parts, address, body, headers, timeout)
-    except (Refused, OSError, http.client.HTTPException) as error:
+    except (Refused, OSError, http.client.HTTPException, ValueError) as error:
         return Response(None, describe(error), elapsed_ms(started))
     return Response(status, answer_error(status, text), elapsed_ms(started))
 

@@ -31,7 +31,8 @@ def make_hook(cast, url="https://hooks.example.com/services/T0/B0/secret", **opt
 @pytest.mark.parametrize(
     "url",
     ["file:///etc/passwd", "ftp://example.com/x", "gopher://example.com/", "javascript:alert(1)",
-     "http:///no-host", "example.com/hook", "http://example.com:port/"],
+     "http:///no-host", "example.com/hook", "http://example.com:port/",
+     "http://example.com/a b", "https://example.com/\r\nX-Injected: 1"],
 )  # fmt: skip
 def test_it_refuses_urls_that_are_not_http_or_https(cast, url):
     answer = api_as(cast.admin).post(

@@ -156,6 +156,22 @@ def test_it_records_one_delivery_per_subscribed_webhook_when_a_sweep_ends(
     assert Delivery.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [("succeeded", "finished"), ("failed", "failed"), ("early_stopped", "stopped early")],
+)
+def test_each_way_a_sweep_ends_has_its_own_type(cast, status, said):
+    from django.db import transaction
+
+    make_hook(cast)  # the default events: these three
+    sweep = started_sweep(cast.team, cast.member)
+    with transaction.atomic():
+        sweeps.end_sweep(sweeps.lock_sweep(sweep.pk), status, "a <reason> & more")
+    body = json.loads(Delivery.objects.get().body)
+    assert body["type"] == f"sweep.{status}" and body["data"]["sweep"]["status"] == status
+    assert f"(#{sweep.pk}) {said}: a &lt;reason&gt; &amp; more." in body["text"]
+
+
 def test_it_tells_of_each_rung_promotion_when_asked(cast):
     hook = make_hook(cast, events=["rung.promoted"])
     sweep = started_sweep(cast.team, cast.member)

@@ -161,7 +161,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "scheduler"
-CELERY_TASK_ROUTES = {"scheduler.tasks.run_trial": {"queue": "trials"}}
+CELERY_TASK_ROUTES = {
+    "scheduler.tasks.run_trial": {"queue": "trials"},
+    "scheduler.tasks.deliver_webhook": {"queue": "webhooks"},
+}
 # A trial task is acknowledged only once it ran; a worker that dies mid-trial leaves it to
 # reconcile, which sees the stale heartbeat in the database.
 CELERY_TASK_ACKS_LATE = True
@@ -219,6 +222,15 @@ HBSITE_READY_TIMEOUT_SECONDS = float(env("HBSITE_READY_TIMEOUT_SECONDS", "1"))
 HBSITE_LATENCY_WINDOW_SECONDS = float(env("HBSITE_LATENCY_WINDOW_SECONDS", "300"))
 # The most trials a new sweep's plan may have: every first-rung trial is created at start.
 HBSITE_MAX_PLAN_TRIALS = envint("HBSITE_MAX_PLAN_TRIALS", 100_000)
+# Webhooks (scheduler/webhooks.py): the base URL of the links in their messages; whether they
+# may post to private, loopback and link-local addresses (off: only public ones); the wait
+# for a receiver to connect and to answer; the attempts per message, and the wait before the
+# second (doubling after each failure: 10, 20, 40, 80, 160 s by default).
+HBSITE_SITE_URL = env("HBSITE_SITE_URL", HBSITE_API_URL)
+HBSITE_WEBHOOK_ALLOW_PRIVATE = envbool("HBSITE_WEBHOOK_ALLOW_PRIVATE")
+HBSITE_WEBHOOK_TIMEOUT_SECONDS = float(env("HBSITE_WEBHOOK_TIMEOUT_SECONDS", "5"))
+HBSITE_WEBHOOK_MAX_ATTEMPTS = envint("HBSITE_WEBHOOK_MAX_ATTEMPTS", 6)
+HBSITE_WEBHOOK_RETRY_SECONDS = float(env("HBSITE_WEBHOOK_RETRY_SECONDS", "10"))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

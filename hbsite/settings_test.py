@@ -18,6 +18,9 @@ os.environ.setdefault("HBSITE_HEARTBEAT_SECONDS", "0.5")
 os.environ.setdefault("HBSITE_LOST_AFTER_SECONDS", "4")
 os.environ.setdefault("HBSITE_TERMINATE_GRACE_SECONDS", "2")
 os.environ.setdefault("DB_POOL_MAX", "8")
+# The tests' webhook receivers listen on 127.0.0.1, and their retries come quickly.
+os.environ.setdefault("HBSITE_WEBHOOK_ALLOW_PRIVATE", "True")
+os.environ.setdefault("HBSITE_WEBHOOK_RETRY_SECONDS", "0.5")
 # The test client speaks plain HTTP; the rest of the production hardening stays on.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "False")
 

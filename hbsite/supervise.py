@@ -1,4 +1,4 @@
-"""Run the whole system under supervisord: web, scheduler, runner and beat.
+"""Run the whole system under supervisord: web, scheduler, runner, notifier and beat.
 
 supervisord restarts any process that dies and leaves the others running. It stops each
 program's whole process group, and its own exit (Ctrl-C, SIGTERM) stops them all.
@@ -34,6 +34,7 @@ def programs(env: dict[str, str]) -> dict[str, list[str]]:
         "web": [*uvicorn, "--host", host, "--port", port],
         "scheduler": worker_argv("scheduler", "2", "scheduler@%h"),
         "runner": runner_argv(env.get("HBSITE_RUNNERS", "4"), "runner@%h"),
+        "notifier": worker_argv("webhooks", "4", "notifier@%h"),
         "beat": [*CELERY, "beat", "-l", "INFO"],
     }  # fmt: skip
 

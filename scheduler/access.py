@@ -121,3 +121,21 @@ def team_allows(user, team_id: int, need: str = VIEWER) -> bool:
     """Tell whether the user has at least the `need` role in a team."""
     role = team_role(user, team_id)
     return role is not None and RANK[role] >= RANK[need]
+
+
+# Team webhooks (scheduler/webhooks.py): admins make, change, test and delete them and see
+# their full URLs (a Slack webhook URL is itself a credential); every member, viewers
+# included, sees the webhooks' names, events and host and their delivery log, which holds no
+# secret, so anyone who follows the team's sweeps can tell whether notifications arrive.
+WEBHOOK_MANAGE = ADMIN
+WEBHOOK_READ = VIEWER
+
+
+def can_manage_webhooks(user, team_id: int) -> bool:
+    """Tell whether a user may make, change, test and delete a team's webhooks."""
+    return team_allows(user, team_id, WEBHOOK_MANAGE)
+
+
+def can_read_webhooks(user, team_id: int) -> bool:
+    """Tell whether a user may list a team's webhooks and read their delivery log."""
+    return team_allows(user, team_id, WEBHOOK_READ)

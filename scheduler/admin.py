@@ -4,6 +4,8 @@ What the scheduler owns (sweeps, configs, trials, decisions, metrics, events) is
 here: its state changes only through the scheduling step, which keeps the event log and the
 live pages in step. Operators stop or delete sweeps and revoke tokens and share links with
 actions that go through the same functions as the API. Teams and memberships are editable.
+Webhooks and their deliveries are read-only (their secret never shown); team admins manage
+webhooks on the team page and through the API.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .models import (
     Team,
     Trial,
 )
+from .models_webhooks import Delivery, Webhook
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -172,3 +175,17 @@ class ShareLinkAdmin(ReadOnly):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
         revoked = sum(sharing.revoke_link(link) for link in queryset)
         self.message_user(request, f"{revoked} link(s) revoked")
+
+
+@admin.register(Webhook)
+class WebhookAdmin(ReadOnly):
+    list_display = ("id", "name", "team", "active", "events", "created_by", "created_at")
+    list_filter = ("active", "team")
+    search_fields = ("name",)
+    exclude = ("secret",)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnly):
+    list_display = ("id", "webhook", "kind", "status", "attempts", "status_code", "created_at")
+    list_filter = ("status", "kind", "created_at")

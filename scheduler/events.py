@@ -2,6 +2,8 @@
 
 Every state change writes an Event in the transaction that makes the change, while the sweep
 row is locked (so `seq` grows without gaps), and publishes it once that transaction commits.
+The events in HOOKED are also handed to the team's webhooks here (scheduler.webhooks), the
+one place every sweep ending and promotion passes, to be delivered after that commit.
 Numbers that are not finite are written in their JSON string form (see `metric_values`), so
 a payload is always strict JSON. Metric points are not events: they are published as
 batches that carry no `seq`. Every message to a Channels group (sweep followers, the sweeps
@@ -14,7 +16,7 @@ from typing import Any, NotRequired, TypedDict
 
 from django.db import transaction
 
-from . import broadcast, metric_values
+from . import broadcast, metric_values, webhooks
 from .models import Event, Sweep, Trial
 
 SWEEP_CREATED = "sweep_created"
@@ -31,6 +33,13 @@ METRIC_MISSING = "ranking_metric_missing"
 CONFIGS_MADE = "configs_made"
 
 LIST_GROUP = "sweeps"
+
+# The events a team's webhooks can be told about, and the webhook type each becomes
+# (scheduler.models_webhooks.WebhookEvent): a sweep's ending by its status, each promotion.
+HOOKED = {
+    SWEEP_FINISHED: lambda payload: f"sweep.{payload['status']}",
+    RUNG_PROMOTED: lambda _: "rung.promoted",
+}
 
 
 class SweepCreated(TypedDict):
@@ -172,6 +181,8 @@ def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
     message = event_message(event)
     summary = sweep_summary(sweep)
     transaction.on_commit(lambda: _publish(sweep.pk, message, summary))
+    if kind in HOOKED:
+        webhooks.notify(sweep, event, HOOKED[kind](strict))
     return event
 
 

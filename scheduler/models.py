@@ -389,3 +389,6 @@ class ShareLink(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+from .models_webhooks import Delivery, Webhook  # noqa: E402,F401 - registered with the others

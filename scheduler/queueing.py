@@ -1,8 +1,9 @@
 """Asking the Celery workers to act, always after the current transaction commits.
 
-This is how every part of hbsite asks the scheduler for a step (`request_step`) or a runner
-for a trial (`request_run`): tasks are sent by name, so nothing below the Celery edge
-imports `scheduler.tasks`, and a rolled-back change never reaches a worker.
+This is how every part of hbsite asks the scheduler for a step (`request_step`), a runner
+for a trial (`request_run`) or a notifier for a webhook delivery (`request_delivery`): tasks
+are sent by name, so nothing below the Celery edge imports `scheduler.tasks`, and a
+rolled-back change never reaches a worker.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ ADVANCE = "scheduler.tasks.advance"
 RUN_TRIAL = "scheduler.tasks.run_trial"
 # Every runner consumes `trials`, and its own queue `trials@<its name>` (hbsite.celery).
 TRIALS = "trials"
+DELIVER = "scheduler.tasks.deliver_webhook"
 
 
 def runner_queue(runner: str) -> str:
@@ -37,3 +39,8 @@ def request_run(trial_id: int, queue: str = TRIALS) -> None:
     """Queue a trial for a runner (on `queue`, see scheduler.placement) once the current
     transaction commits."""
     transaction.on_commit(lambda: send(RUN_TRIAL, trial_id, queue))
+
+
+def request_delivery(delivery_id: int) -> None:
+    """Queue a webhook delivery (queue `webhooks`) once the current transaction commits."""
+    transaction.on_commit(lambda: send(DELIVER, delivery_id))

@@ -14,7 +14,7 @@ broken one, so the retry starts on a fresh connection. Both tasks are idempotent
 from celery import shared_task
 from django.conf import settings
 
-from . import dbretry, queueing, runner, runner_db, runner_rest, scheduling, trials
+from . import dbretry, queueing, runner, runner_db, runner_rest, scheduling, trials, webhooks
 from .models import Sweep
 
 RETRY_ON_DATABASE_ERRORS = {
@@ -56,12 +56,24 @@ def backend() -> runner.Backend:
     return _backend
 
 
+@shared_task(bind=True, ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
+def deliver_webhook(self, delivery_id: int) -> None:
+    """Make one attempt at a webhook delivery (queue `webhooks`); when it fails, Celery sends
+    the task again after the backoff `webhooks.attempt` returns, until the attempts run out."""
+    wait = webhooks.attempt(delivery_id)
+    if wait is not None:
+        raise self.retry(countdown=wait, max_retries=None)
+
+
 @shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def reconcile() -> None:
-    """Recover trials whose runner vanished and advance every active sweep."""
+    """Recover trials whose runner vanished, advance every active sweep and resend webhook
+    deliveries whose task was lost."""
     for trial_id in trials.stale_trial_ids():
         trials.recover_lost(trial_id)
     for trial_id, queue in trials.stuck_queued():
         queueing.send(queueing.RUN_TRIAL, trial_id, queue)
     for sweep_id in Sweep.objects.active().values_list("id", flat=True):
         queueing.send(queueing.ADVANCE, sweep_id)
+    for delivery_id in webhooks.unsent_ids():
+        queueing.send(queueing.DELIVER, delivery_id)

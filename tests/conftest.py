@@ -181,7 +181,7 @@ class MainWorker:
 
     def ensure(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
-            argv = worker_argv("scheduler,trials", 8, "main")
+            argv = worker_argv("scheduler,trials,webhooks", 8, "main")
             self.proc = start_process(argv, self.env, "worker.log")
             wait_for(lambda: ping_worker("main"), timeout=60, every=0.5)
             WORKERS["main"] = self.proc
@@ -199,7 +199,7 @@ def queue_keys() -> list[str]:
     from scheduler.broker import queue_keys as keys_of
     from scheduler.queueing import runner_queue
 
-    queues = ("scheduler", "trials", runner_queue(settings.HBSITE_RUNNER_NAME))
+    queues = ("scheduler", "trials", "webhooks", runner_queue(settings.HBSITE_RUNNER_NAME))
     return [key for queue in queues for key in keys_of(queue)]
 
 

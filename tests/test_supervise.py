@@ -31,7 +31,7 @@ def status(env: dict[str, str]) -> dict[str, tuple[str, int | None]]:
 
 def all_running(env: dict[str, str]) -> dict[str, tuple[str, int | None]] | None:
     found = status(env)
-    names = {"web", "scheduler", "runner", "beat"}
+    names = {"web", "scheduler", "runner", "notifier", "beat"}
     ok = names <= set(found) and all(found[n][0] == "RUNNING" for n in names)
     return found if ok else None
 
@@ -65,7 +65,7 @@ def test_it_restarts_a_dead_process_and_stops_them_all_on_exit(process_env, tmp_
             others = {n for n in after if n != victim}
             assert {n: after[n][1] for n in others} == {n: before[n][1] for n in others}
         pids = [pid for _, pid in all_running(env).values() if pid]
-        assert len(pids) == 4
+        assert len(pids) == 5  # web, scheduler, runner, notifier, beat
     finally:
         stop_process(proc)
     wait_for(lambda: not any(alive(pid) for pid in pids), timeout=30, every=0.2)

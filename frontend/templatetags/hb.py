@@ -10,6 +10,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from scheduler import webhooks
+
 from .. import eventtext
 
 register = template.Library()
@@ -23,6 +25,12 @@ def badge(status: str) -> str:
     label = LABELS.get(status, status)
     return format_html('<span class="badge badge-{}" data-status="{}">{}</span>', status,
                        status, label)  # fmt: skip
+
+
+@register.filter
+def shown_url(url: str) -> str:
+    """Show a webhook URL as non-admins see it: scheme and host only."""
+    return webhooks.shown_url(url)
 
 
 @register.filter

@@ -200,8 +200,11 @@ def check_role(found: access.Access, need: str) -> access.Access:
     return found
 
 
-def require_team(user, team_id: int | None, need: str = access.MEMBER) -> Team:
-    """Return the team a new sweep goes to (default: the personal team), checking the role."""
+def require_team(
+    user, team_id: int | None, need: str = access.MEMBER, doing: str = "creating a sweep"
+) -> Team:
+    """Return the team a new sweep goes to (default: the personal team), or any team the
+    caller acts on, checking the role: 404 outside the team, 403 when the role is short."""
     if team_id is None:
         return access.personal_team(user)
     role = access.team_role(user, team_id)
@@ -209,6 +212,6 @@ def require_team(user, team_id: int | None, need: str = access.MEMBER) -> Team:
         raise exceptions.NotFound(f"team {team_id} not found")
     if access.RANK[role] < access.RANK[need]:
         raise exceptions.PermissionDenied(
-            f"creating a sweep in team {team_id} needs the {need} role; you are a {role}"
+            f"{doing} in team {team_id} needs the {need} role; you are a {role}"
         )
     return Team.objects.get(pk=team_id)

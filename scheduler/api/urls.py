@@ -8,6 +8,7 @@ from . import views_runner as runner
 from . import views_sharing as sharing
 from . import views_sweeps as sweeps
 from . import views_trials as trials
+from . import views_webhooks as hooks
 
 app_name = "api"
 
@@ -32,6 +33,10 @@ urlpatterns = [
         "runner/trials/<int:pk>/rejected/", runner.RunnerRejected.as_view(), name="runner-rejected"
     ),
     path("runner/trials/<int:pk>/finish/", runner.RunnerFinish.as_view(), name="runner-finish"),
+    path("teams/<int:pk>/webhooks/", hooks.TeamWebhooks.as_view(), name="team-webhooks"),
+    path("webhooks/<int:pk>/", hooks.WebhookDetail.as_view(), name="webhook-detail"),
+    path("webhooks/<int:pk>/test/", hooks.WebhookTest.as_view(), name="webhook-test"),
+    path("webhooks/<int:pk>/deliveries/", hooks.WebhookDeliveries.as_view(), name="deliveries"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -67,6 +67,8 @@ def _locked_step(sweep_id: int) -> None:
     promote_finished_rungs(sweep, spec, plan, finished)
     if apply_early_stopping(sweep, spec):
         return
+    if sweep.paused_at is not None:
+        return  # paused: rungs are still decided, nothing new starts (see scheduler.control)
     if spec.bo is not None:
         suggesting.fill_slots(sweep, spec, plan)
     dispatch(sweep)
@@ -162,12 +164,13 @@ def finished_rungs(sweep: Sweep, spec: specs.SweepSpec) -> list[dict[str, Any]]:
 def promote_finished_rungs(
     sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan, finished: list[dict[str, Any]]
 ) -> None:
-    """Promote the best configs of every finished rung not yet decided."""
-    decided = set(sweep.decisions.values_list("bracket", "rung"))
+    """Promote the best configs of every finished rung not yet decided, or reopened because
+    some of its trials were retried (see scheduler.control)."""
+    closed = set(sweep.decisions.filter(reopened=False).values_list("bracket", "rung"))
     for row in finished:
         s, i = row["bracket"], row["rung"]
         bracket = plan.bracket(s)
-        if (s, i) not in decided and i + 1 < len(bracket.rungs):
+        if (s, i) not in closed and i + 1 < len(bracket.rungs):
             promote(sweep, spec, bracket, i)
 
 
@@ -203,13 +206,21 @@ def metric_missing(sweep: Sweep, metric: str, s: int, i: int) -> events.MetricMi
 
 
 def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: int) -> None:
-    """Send the best configs of rung i of the bracket up to rung i+1 (Algorithm 1's top-k)."""
+    """Send the best configs of rung i of the bracket up to rung i+1 (Algorithm 1's top-k).
+
+    A reopened rung (its failed trials were retried) is topped up instead: of the rung's
+    top-k now, those not yet promoted go up while fewer than k are; a promotion is never
+    undone or repeated, so each config reaches rung i+1 at most once.
+    """
     s, next_rung = bracket.s, bracket.rungs[i + 1]
     resource = next_rung.resource_value(planning.resource_type(spec))
     trials = list(sweep.trials.filter(bracket=s, rung=i))
     maximize = spec.metric is not None and spec.metric.maximize
     results = [(t.pk, t.metric_value, t.status == TrialStatus.SUCCEEDED) for t in trials]
-    chosen = hyperband.promote(results, next_rung.configs, maximize)
+    up_already = [t for t in trials if t.promoted]
+    room = next_rung.configs - len(up_already)
+    ranked = hyperband.promote(results, next_rung.configs, maximize)
+    chosen = [pk for pk in ranked if pk not in {t.pk for t in up_already}][: max(room, 0)]
     by_id = {t.pk: t for t in trials}
     winners = [by_id[pk] for pk in chosen]
     Trial.objects.filter(pk__in=chosen).update(promoted=True)
@@ -218,11 +229,16 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
               parent=t)
         for t in winners
     )  # fmt: skip
-    values = [t.metric_value for t in winners if metric_values.counts(t.metric_value)]
+    every = [*up_already, *winners]
+    values = [t.metric_value for t in every if metric_values.counts(t.metric_value)]
     cutoff = (min(values) if maximize else max(values)) if values else None
-    RungDecision.objects.create(
-        sweep=sweep, bracket=s, rung=i, promoted=len(winners), cutoff=cutoff
-    )
+    RungDecision.objects.update_or_create(
+        sweep=sweep, bracket=s, rung=i,
+        defaults={"promoted": len(every), "cutoff": cutoff, "reopened": False},
+    )  # fmt: skip
+    if winners:
+        # If rung i+1 was decided without these configs, it waits for them, then tops up.
+        sweep.decisions.filter(bracket=s, rung=i + 1).update(reopened=True)
     promoted: events.RungPromoted = {
         "bracket": s,
         "rung": i,
@@ -232,6 +248,8 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
         "configs": [t.config_id for t in winners],
         "cutoff": None if cutoff is None else metric_values.to_wire(cutoff),
     }
+    if up_already:
+        promoted["top_up"] = len(up_already)
     events.emit(sweep, events.RUNG_PROMOTED, promoted)
 
 

@@ -58,6 +58,7 @@ def trial_live(request: HttpRequest, found: acl.Access, trial_id: int) -> JsonRe
         "lineage_ids": [row.pk for row in page.lineage],
         "facts": render_to_string("frontend/_trial_facts.html", context, request),
         "lineage": render_to_string("frontend/_trial_lineage.html", context, request),
+        "attempts": render_to_string("frontend/_trial_attempts.html", context, request),
     })  # fmt: skip
 
 

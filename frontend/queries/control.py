@@ -1,0 +1,47 @@
+"""What the sweep page's controls offer: pause or resume, retry failed trials, concurrency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from scheduler import access as acl
+from scheduler import control
+from scheduler.models import Sweep
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The control panel of one sweep for one caller (`can_act`: a member or admin)."""
+
+    sweep: Sweep
+    can_act: bool
+    failed_rungs: list[tuple[int, int, int]]  # (bracket, rung, failed or lost trials)
+
+    @property
+    def failed(self) -> int:
+        return sum(n for _, _, n in self.failed_rungs)
+
+    @property
+    def resumable(self) -> bool:
+        """An ended sweep that may run again as a new run."""
+        return self.sweep.status in control.RESUMABLE
+
+    @property
+    def can_retry(self) -> bool:
+        return self.failed > 0 and (self.sweep.is_active or self.resumable)
+
+
+def controls(found: acl.Access) -> Controls:
+    """Read the controls of a sweep (one query, and none for a caller who may not act)."""
+    sweep, can_act = found.sweep, acl.can_control(found)
+    if not can_act:
+        return Controls(sweep, False, [])
+    rows = (
+        control.failed_of(sweep)
+        .values("bracket", "rung")
+        .annotate(n=Count("id"))
+        .order_by("-bracket", "rung")
+    )
+    return Controls(sweep, True, [(r["bracket"], r["rung"], r["n"]) for r in rows])

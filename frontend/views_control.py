@@ -34,6 +34,11 @@ def acted(request: HttpRequest, action: Callable[[], object], back: HttpResponse
     return back
 
 
+def flag(request: HttpRequest, name: str) -> bool:
+    """Read a checkbox or hidden yes/no field of the posted form."""
+    return request.POST.get(name) in ("1", "true", "on")
+
+
 def number(value: str | None) -> int | None:
     """Read a whole number from a form field; None when empty or not a number."""
     text = (value or "").strip()
@@ -43,16 +48,14 @@ def number(value: str | None) -> int | None:
 @require_POST
 @sweep_page(acl.MEMBER)
 def sweep_pause(request: HttpRequest, found: acl.Access) -> HttpResponse:
-    requeue = request.POST.get("requeue") in ("1", "true", "on")
-    pk = found.sweep.pk
+    pk, requeue = found.sweep.pk, flag(request, "requeue")
     return acted(request, lambda: control.pause(pk, request.user, requeue), back(pk))
 
 
 @require_POST
 @sweep_page(acl.MEMBER)
 def sweep_resume(request: HttpRequest, found: acl.Access) -> HttpResponse:
-    retry_failed = request.POST.get("retry_failed") in ("1", "true", "on")
-    pk = found.sweep.pk
+    pk, retry_failed = found.sweep.pk, flag(request, "retry_failed")
     return acted(request, lambda: control.resume(pk, request.user, retry_failed), back(pk))
 
 

@@ -116,3 +116,22 @@ def test_the_schema_documents_the_controls(db):
     components = schema.json()["components"]["schemas"]
     assert "requeue" in components["PauseInput"]["properties"]
     assert "attempts" in components["TrialDetail"]["properties"]
+
+
+def test_the_page_controls_act_for_members_only_with_or_without_javascript(running, cast):
+    url = f"/sweeps/{running.pk}/pause/"
+    viewer = client_for(cast.viewer).post(url)
+    plain = client_for(cast.member).post(url, {"requeue": "1"})
+    again = client_for(cast.member).post(url, HTTP_ACCEPT="application/json")
+    followed = client_for(cast.member).post(url, follow=True)
+
+    assert viewer.status_code == 404
+    assert plain.status_code == 302 and plain["Location"] == f"/sweeps/{running.pk}/"
+    assert Sweep.objects.get(pk=running.pk).paused_at is not None
+    assert again.status_code == 409 and "is paused" in again.json()["error"]
+    assert "is paused" in followed.content.decode()
+    concurrency = client_for(cast.admin).post(
+        f"/sweeps/{running.pk}/concurrency/", {"concurrency": "3"}, HTTP_ACCEPT="application/json"
+    )
+    assert concurrency.json() == {"ok": True}
+    assert Sweep.objects.get(pk=running.pk).concurrency == 3

@@ -14,15 +14,17 @@ import difflib
 import math
 import random
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import events, hyperband, metric_values, planning, queueing, space, stored, suggesting
 from . import spec as specs
-from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
+from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialAttempt, TrialStatus
 from .sweeps import end_sweep, lock_sweep
 
 # Rows per INSERT when a sweep starts: memory and statement size stay bounded.
@@ -290,6 +292,7 @@ def dispatch(sweep: Sweep) -> None:
     # Higher rungs first: they finish brackets sooner and their inputs are already known.
     due = list(
         sweep.trials.filter(status=TrialStatus.PENDING)
+        .exclude(settling())
         .order_by("-rung", "id")
         .values_list("id", flat=True)[:free]
     )
@@ -299,6 +302,21 @@ def dispatch(sweep: Sweep) -> None:
     events.emit(sweep, events.TRIAL_QUEUED, {"trials": due})
     for trial_id in due:
         queueing.request_run(trial_id)
+
+
+def settling() -> Exists:
+    """Match trials whose attempt a pause or a stop ended less than the lost-after limit ago.
+
+    That attempt's runner kills its tree at its next refused heartbeat, or its supervisor
+    does when its lease runs out, always within HBSITE_LOST_AFTER_SECONDS (see
+    scheduler.process_tree.lease_for); until then the next attempt waits, so two attempts
+    never share a checkpoint dir. Reconcile's steps dispatch it once the time has passed.
+    """
+    since = timezone.now() - timedelta(seconds=settings.HBSITE_LOST_AFTER_SECONDS)
+    ended = TrialAttempt.objects.filter(
+        trial=OuterRef("pk"), status=TrialStatus.STOPPED, finished_at__gt=since
+    )
+    return Exists(ended)
 
 
 def finish_if_done(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:

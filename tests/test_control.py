@@ -66,7 +66,9 @@ def test_it_pauses_lets_running_trials_finish_and_starts_nothing_new(running, ca
     assert kinds(sweep)[-3:] == [events.SWEEP_PAUSED, events.SWEEP_RESUMED, events.TRIAL_QUEUED]
 
 
-def test_it_stops_and_requeues_running_trials_when_asked_keeping_the_attempt(running, cast):
+def test_it_stops_and_requeues_running_trials_when_asked_keeping_the_attempt(
+    running, cast, settings
+):
     trial_id = running.trials.filter(status="queued").order_by("id").first().pk
     claimed = claim(trial_id)
 
@@ -78,6 +80,10 @@ def test_it_stops_and_requeues_running_trials_when_asked_keeping_the_attempt(run
     kept = trial.attempts.get()
     assert (kept.number, kept.status, kept.why) == (1, "stopped", "paused by admin")
     control.resume(running.pk, cast.admin)
+    tasks.advance(running.pk)
+    assert Trial.objects.get(pk=trial_id).status == "pending", "its old tree may still run"
+    settings.HBSITE_LOST_AFTER_SECONDS = 0  # by now that tree is dead (see settling)
+    control.set_concurrency(running.pk, 5, cast.admin)  # the others filled the four slots
     tasks.advance(running.pk)
     assert claim(trial_id).trial.attempt == 2
 
@@ -217,7 +223,7 @@ def test_events_stay_in_seq_order_without_gaps(running, cast):
 
 
 def test_a_lost_runner_still_gets_its_retries_after_a_pause_requeue(running, cast, settings):
-    settings.HBSITE_MAX_RETRIES = 1
+    settings.HBSITE_MAX_RETRIES, settings.HBSITE_LOST_AFTER_SECONDS = 1, 0
     trial_id = running.trials.filter(status="queued").order_by("id").first().pk
     claim(trial_id)
     control.pause(running.pk, cast.member, requeue=True)

@@ -16,7 +16,7 @@ from .pageaccess import sweep_page
 from .queries import brackets
 from .queries import sweep as q
 from .queries.common import resource_name
-from .queries.control import controls
+from .queries.control import controls, may_retry
 from .strictjson import JsonResponse
 from .views_assets import plotly_url
 
@@ -35,6 +35,7 @@ def page_context(request: HttpRequest, page: q.SweepPage) -> dict:
         "selected_cell": f"{filters.get('bracket')}:{filters.get('rung')}",
         "urls": live_urls(request, sweep.pk),
         "ctl": controls(page.access),
+        "can_retry": may_retry(sweep, acl.can_control(page.access)),
     }
 
 

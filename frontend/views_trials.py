@@ -18,6 +18,7 @@ from .pageaccess import sweep_page, trial_page
 from .queries import charts
 from .queries import trial as q
 from .queries.common import metric_of, resource_name
+from .queries.control import may_retry
 from .queries.trial_table import trial_table
 from .strictjson import JsonResponse
 from .views_assets import plotly_url
@@ -95,6 +96,7 @@ def trial_rows(request: HttpRequest, found: acl.Access) -> JsonResponse:
         "metric": metric_of(sweep),
         "resource_name": resource_name(sweep),
         "can_run": found.allows(acl.MEMBER),
+        "can_retry": may_retry(sweep, acl.can_control(found)),
         "trial_statuses": TrialStatus.values,
     }
     html = render_to_string("frontend/_trial_table.html", context, request)

@@ -135,3 +135,15 @@ def test_the_page_controls_act_for_members_only_with_or_without_javascript(runni
     )
     assert concurrency.json() == {"ok": True}
     assert Sweep.objects.get(pk=running.pk).concurrency == 3
+
+
+def test_the_trial_table_offers_retry_to_members_while_the_sweep_can_run(running, cast):
+    trial = running.trials.order_by("id").first()
+    Trial.objects.filter(pk=trial.pk).update(status="failed", attempt=1)
+    url = f"/ui/sweeps/{running.pk}/trials/"
+    button = f'data-retry="{trial.pk}"'
+
+    assert button in client_for(cast.member).get(url).json()["html"]
+    assert button not in client_for(cast.viewer).get(url).json()["html"]
+    Sweep.objects.filter(pk=running.pk).update(status="succeeded")
+    assert button not in client_for(cast.member).get(url).json()["html"]

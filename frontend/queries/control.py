@@ -30,7 +30,13 @@ class Controls:
 
     @property
     def can_retry(self) -> bool:
-        return self.failed > 0 and (self.sweep.is_active or self.resumable)
+        return self.failed > 0 and may_retry(self.sweep, self.can_act)
+
+
+def may_retry(sweep: Sweep, can_act: bool) -> bool:
+    """Tell whether a caller who may (not) act can retry this sweep's failed trials now: an
+    active sweep, or a stopped or failed one (the retry resumes it)."""
+    return can_act and (sweep.is_active or sweep.status in control.RESUMABLE)
 
 
 def controls(found: acl.Access) -> Controls:

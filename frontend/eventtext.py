@@ -43,8 +43,9 @@ def _finished(p: dict[str, Any]) -> str:
 def _promoted(p: dict[str, Any]) -> str:
     n = len(p.get("promoted") or [])
     cutoff = "" if p.get("cutoff") is None else f", cut-off {number(p['cutoff'])}"
+    more = f" more (topped up: {p['top_up']} before)" if p.get("top_up") else ""
     return (
-        f"bracket {p.get('bracket')} rung {p.get('rung')}: {n} promoted to rung "
+        f"bracket {p.get('bracket')} rung {p.get('rung')}: {n}{more} promoted to rung "
         f"{p.get('to_rung')} at resource {number(p.get('resource'))}{cutoff}"
     )
 
@@ -71,6 +72,36 @@ def _configs_made(p: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _paused(p: dict[str, Any]) -> str:
+    text = f"paused by {p.get('by')}: nothing new starts"
+    if p.get("requeue"):
+        return f"{text}; running trials {_ids(p.get('requeued') or []) or 'none'} requeued"
+    return f"{text}; running trials finish"
+
+
+def _resumed(p: dict[str, Any]) -> str:
+    text = f"resumed by {p.get('by')}"
+    if p.get("requeued") or p.get("retried"):
+        text += f" as run {p.get('run')}"
+    if p.get("requeued"):
+        text += f"; {len(p['requeued'])} stopped trial(s) requeued"
+    if p.get("retried"):
+        text += f"; {len(p['retried'])} failed trial(s) retried"
+    return text
+
+
+def _retried(p: dict[str, Any]) -> str:
+    text = f"{p.get('by')} retried {_ids(p.get('trials') or [])} as new attempts"
+    rungs = ", ".join(f"bracket {s} rung {i}" for s, i in p.get("reopened") or [])
+    return text + (f"; {rungs} will be topped up once they end" if rungs else "")
+
+
+def _concurrency(p: dict[str, Any]) -> str:
+    text = f"{p.get('by')} changed concurrency from {p.get('old')} to {p.get('new')}"
+    unqueued = p.get("unqueued") or []
+    return text + (f"; {_ids(unqueued)} back to pending" if unqueued else "")
+
+
 def _finished_sweep(p: dict[str, Any]) -> str:
     reason = f": {p['reason']}" if p.get("reason") else ""
     return f"sweep {p.get('status')}{reason}"
@@ -91,6 +122,10 @@ TEXTS = {
     events.METRICS_REJECTED: _rejected,
     events.METRIC_MISSING: events.missing_text,
     events.CONFIGS_MADE: _configs_made,
+    events.SWEEP_PAUSED: _paused,
+    events.SWEEP_RESUMED: _resumed,
+    events.TRIALS_RETRIED: _retried,
+    events.CONCURRENCY_CHANGED: _concurrency,
 }
 
 
@@ -107,6 +142,10 @@ LABELS = {
     events.METRICS_REJECTED: "not stored",
     events.METRIC_MISSING: "no metric",
     events.CONFIGS_MADE: "configs",
+    events.SWEEP_PAUSED: "paused",
+    events.SWEEP_RESUMED: "resumed",
+    events.TRIALS_RETRIED: "retried",
+    events.CONCURRENCY_CHANGED: "concurrency",
 }
 
 

@@ -16,6 +16,7 @@ from .pageaccess import sweep_page
 from .queries import brackets
 from .queries import sweep as q
 from .queries.common import resource_name
+from .queries.control import controls, may_retry
 from .strictjson import JsonResponse
 from .views_assets import plotly_url
 
@@ -33,6 +34,8 @@ def page_context(request: HttpRequest, page: q.SweepPage) -> dict:
         "legend_statuses": LEGEND,
         "selected_cell": f"{filters.get('bracket')}:{filters.get('rung')}",
         "urls": live_urls(request, sweep.pk),
+        "ctl": controls(page.access),
+        "can_retry": may_retry(sweep, acl.can_control(page.access)),
     }
 
 
@@ -71,6 +74,12 @@ def sweep_state(request: HttpRequest, found: acl.Access) -> JsonResponse:
         "seq": sweep.last_seq,
         "status": sweep.status,
         "active": sweep.is_active,
+        "paused": sweep.is_paused,
+        "concurrency": sweep.concurrency,
+        "run": sweep.run,
+        "controls": render_to_string(
+            "frontend/_sweep_controls.html", {"ctl": controls(found)}, request
+        ),
         "stats": render_to_string("frontend/_sweep_stats.html", context, request),
         "brackets": render_to_string(live_table_template(state), context, request),
     })  # fmt: skip

@@ -18,6 +18,7 @@ from .pageaccess import sweep_page, trial_page
 from .queries import charts
 from .queries import trial as q
 from .queries.common import metric_of, resource_name
+from .queries.control import may_retry
 from .queries.trial_table import trial_table
 from .strictjson import JsonResponse
 from .views_assets import plotly_url
@@ -58,6 +59,7 @@ def trial_live(request: HttpRequest, found: acl.Access, trial_id: int) -> JsonRe
         "lineage_ids": [row.pk for row in page.lineage],
         "facts": render_to_string("frontend/_trial_facts.html", context, request),
         "lineage": render_to_string("frontend/_trial_lineage.html", context, request),
+        "attempts": render_to_string("frontend/_trial_attempts.html", context, request),
     })  # fmt: skip
 
 
@@ -94,6 +96,7 @@ def trial_rows(request: HttpRequest, found: acl.Access) -> JsonResponse:
         "metric": metric_of(sweep),
         "resource_name": resource_name(sweep),
         "can_run": found.allows(acl.MEMBER),
+        "can_retry": may_retry(sweep, acl.can_control(found)),
         "trial_statuses": TrialStatus.values,
     }
     html = render_to_string("frontend/_trial_table.html", context, request)

@@ -10,7 +10,7 @@
         a runner on another machine: no database settings, everything through the REST API
     hbsite manage ARGS...
         any Django management command, as `manage.py ARGS...` (migrate, createsuperuser, ...)
-    hbsite sweep validate|plan|submit|status|stop ...
+    hbsite sweep validate|plan|submit|status|stop|pause|resume|retry|concurrency ...
         sweeps from the command line (the `sweep` management command)
     hbsite paths
         print the data directory and the files hbsite keeps there
@@ -178,7 +178,8 @@ def parser() -> argparse.ArgumentParser:
     )
     # These two hand everything after their name to Django, --help included.
     sub.add_parser("manage", help="any Django management command", add_help=False)
-    sub.add_parser("sweep", help="validate|plan|submit|status|stop a sweep", add_help=False)
+    sweep_help = "validate|plan|submit|status|stop|pause|resume|retry|concurrency a sweep"
+    sub.add_parser("sweep", help=sweep_help, add_help=False)
     sub.add_parser("paths", help="print the data directory and what is kept there")
     return top
 

@@ -117,6 +117,12 @@ def can_delete(found: Access, user) -> bool:
     return found.allows(ADMIN) or found.sweep.owner_id == user.pk
 
 
+def can_control(found: Access) -> bool:
+    """Tell whether the caller may pause, resume, retry or change the concurrency of a sweep:
+    its team's members and admins; viewers and share links never."""
+    return found.share_link is None and found.allows(MEMBER)
+
+
 def team_allows(user, team_id: int, need: str = VIEWER) -> bool:
     """Tell whether the user has at least the `need` role in a team."""
     role = team_role(user, team_id)

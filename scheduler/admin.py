@@ -29,6 +29,7 @@ from .models import (
     Sweep,
     Team,
     Trial,
+    TrialAttempt,
 )
 from .models_webhooks import Delivery, Webhook
 
@@ -140,9 +141,18 @@ class TrialAdmin(ReadOnly):
 
 @admin.register(RungDecision)
 class RungDecisionAdmin(ReadOnly):
-    list_display = ("sweep", "bracket", "rung", "promoted", "cutoff", "decided_at")
-    list_filter = ("bracket", "rung")
+    list_display = ("sweep", "bracket", "rung", "promoted", "cutoff", "decided_at", "reopened")
+    list_filter = ("bracket", "rung", "reopened")
     list_select_related = ("sweep",)
+
+
+@admin.register(TrialAttempt)
+class TrialAttemptAdmin(ReadOnly):
+    list_display = ("trial", "number", "status", "why", "exit_code", "metric_value",
+                    "started_at", "finished_at")  # fmt: skip
+    list_filter = ("status",)
+    list_select_related = ("trial",)
+    search_fields = ("=trial__id", "why")
 
 
 @admin.register(MetricPoint)

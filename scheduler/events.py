@@ -31,6 +31,10 @@ EARLY_STOPPED = "early_stopped"
 METRICS_REJECTED = "metrics_rejected"
 METRIC_MISSING = "ranking_metric_missing"
 CONFIGS_MADE = "configs_made"
+SWEEP_PAUSED = "sweep_paused"
+SWEEP_RESUMED = "sweep_resumed"
+CONCURRENCY_CHANGED = "concurrency_changed"
+TRIALS_RETRIED = "trials_retried"
 
 LIST_GROUP = "sweeps"
 
@@ -100,6 +104,8 @@ class RungPromoted(TypedDict):
     promoted: list[int]
     configs: list[int]
     cutoff: WireValue | None
+    # A reopened rung's top-up: how many of its configs had gone up before.
+    top_up: NotRequired[int]
 
 
 class EarlyStopped(TypedDict):
@@ -145,9 +151,49 @@ class ConfigsMade(TypedDict):
     configs: list[ConfigMade]
 
 
+class SweepPaused(TypedDict):
+    """A user paused the sweep: `requeued` are the running trials stopped and sent back to
+    pending (only when asked to), `unqueued` the queued ones that had not started."""
+
+    by: str
+    requeue: bool
+    requeued: list[int]
+    unqueued: list[int]
+
+
+class SweepResumed(TypedDict):
+    """A user resumed a paused sweep (same run) or an ended one (`run` is the new run);
+    `requeued` are the trials sent back to pending, `retried` the failed ones retried."""
+
+    by: str
+    run: int
+    requeued: list[int]
+    retried: list[int]
+
+
+class ConcurrencyChanged(TypedDict):
+    """A user changed how many trials may be queued or running at once; `unqueued` are the
+    queued trials sent back to pending to meet a lower limit."""
+
+    by: str
+    old: int
+    new: int
+    unqueued: list[int]
+
+
+class TrialsRetried(TypedDict):
+    """A user retried failed trials: each goes back to pending for a new attempt; `reopened`
+    lists the [bracket, rung] pairs whose promotion waits for them again."""
+
+    by: str
+    trials: list[int]
+    reopened: list[list[int]]
+
+
 Payload = (
     SweepCreated | SweepStarted | SweepFinished | TrialsQueued | TrialState | RungPromoted
-    | EarlyStopped | MetricsRejected | MetricMissing | ConfigsMade
+    | EarlyStopped | MetricsRejected | MetricMissing | ConfigsMade | SweepPaused
+    | SweepResumed | ConcurrencyChanged | TrialsRetried
 )  # fmt: skip
 
 

@@ -141,6 +141,10 @@ class Sweep(models.Model):
         max_length=20, choices=SweepStatus.choices, default=SweepStatus.CREATED, db_index=True
     )
     status_reason = models.TextField(blank=True, default="")
+    # Set while a user has paused the sweep: running trials may finish, nothing new starts.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # 1 for the first run; each resume of a stopped or failed sweep starts the next run.
+    run = models.PositiveSmallIntegerField(default=1)
     last_seq = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -157,6 +161,10 @@ class Sweep(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None and self.is_active
 
 
 class Config(models.Model):
@@ -327,6 +335,9 @@ class RungDecision(models.Model):
     promoted = models.PositiveIntegerField()
     cutoff = models.FloatField(null=True, blank=True)
     decided_at = models.DateTimeField(default=timezone.now)
+    # True while retried trials of the rung (or configs newly promoted into it) run: once
+    # they end, the promotion is topped up to the planned count and the rung closes again.
+    reopened = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["sweep", "-bracket", "rung"]
@@ -336,6 +347,36 @@ class RungDecision(models.Model):
 
     def __str__(self) -> str:
         return f"sweep {self.sweep_id} s={self.bracket} rung {self.rung}: {self.promoted} up"
+
+
+class TrialAttempt(models.Model):
+    """An earlier attempt of a trial, kept when the trial went back to pending for another:
+    lost by its runner, stopped by a pause or a stopped sweep, or retried after failing.
+    The trial row itself always holds its current attempt."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=TrialStatus.choices)
+    why = models.TextField(blank=True, default="")
+    worker = models.CharField(max_length=200, blank=True, default="")
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    metric_value = models.FloatField(null=True, blank=True)
+    last_metrics = models.JSONField(default=dict, blank=True)
+    # The highest MetricPoint id stored when the attempt ended: later points are newer
+    # attempts'.
+    last_point_id = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["trial", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "number"], name="attempt_kept_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of trial {self.trial_id}: {self.status}"
 
 
 class MetricPoint(models.Model):

@@ -14,10 +14,12 @@ import difflib
 import math
 import random
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import (
@@ -32,7 +34,7 @@ from . import (
     suggesting,
 )
 from . import spec as specs
-from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
+from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialAttempt, TrialStatus
 from .sweeps import end_sweep, lock_sweep
 
 # Rows per INSERT when a sweep starts: memory and statement size stay bounded.
@@ -77,6 +79,8 @@ def _locked_step(sweep_id: int) -> None:
     promote_finished_rungs(sweep, spec, plan, finished)
     if apply_early_stopping(sweep, spec):
         return
+    if sweep.paused_at is not None:
+        return  # paused: rungs are still decided, nothing new starts (see scheduler.control)
     if spec.bo is not None:
         suggesting.fill_slots(sweep, spec, plan)
     dispatch(sweep)
@@ -172,12 +176,13 @@ def finished_rungs(sweep: Sweep, spec: specs.SweepSpec) -> list[dict[str, Any]]:
 def promote_finished_rungs(
     sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan, finished: list[dict[str, Any]]
 ) -> None:
-    """Promote the best configs of every finished rung not yet decided."""
-    decided = set(sweep.decisions.values_list("bracket", "rung"))
+    """Promote the best configs of every finished rung not yet decided, or reopened because
+    some of its trials were retried (see scheduler.control)."""
+    closed = set(sweep.decisions.filter(reopened=False).values_list("bracket", "rung"))
     for row in finished:
         s, i = row["bracket"], row["rung"]
         bracket = plan.bracket(s)
-        if (s, i) not in decided and i + 1 < len(bracket.rungs):
+        if (s, i) not in closed and i + 1 < len(bracket.rungs):
             promote(sweep, spec, bracket, i)
 
 
@@ -213,13 +218,21 @@ def metric_missing(sweep: Sweep, metric: str, s: int, i: int) -> events.MetricMi
 
 
 def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: int) -> None:
-    """Send the best configs of rung i of the bracket up to rung i+1 (Algorithm 1's top-k)."""
+    """Send the best configs of rung i of the bracket up to rung i+1 (Algorithm 1's top-k).
+
+    A reopened rung (its failed trials were retried) is topped up instead: of the rung's
+    top-k now, those not yet promoted go up while fewer than k are; a promotion is never
+    undone or repeated, so each config reaches rung i+1 at most once.
+    """
     s, next_rung = bracket.s, bracket.rungs[i + 1]
     resource = next_rung.resource_value(planning.resource_type(spec))
     trials = list(sweep.trials.filter(bracket=s, rung=i))
     maximize = spec.metric is not None and spec.metric.maximize
     results = [(t.pk, t.metric_value, t.status == TrialStatus.SUCCEEDED) for t in trials]
-    chosen = hyperband.promote(results, next_rung.configs, maximize)
+    up_already = [t for t in trials if t.promoted]
+    room = next_rung.configs - len(up_already)
+    ranked = hyperband.promote(results, next_rung.configs, maximize)
+    chosen = [pk for pk in ranked if pk not in {t.pk for t in up_already}][: max(room, 0)]
     by_id = {t.pk: t for t in trials}
     winners = [by_id[pk] for pk in chosen]
     Trial.objects.filter(pk__in=chosen).update(promoted=True)
@@ -228,11 +241,16 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
               parent=t)
         for t in winners
     )  # fmt: skip
-    values = [t.metric_value for t in winners if metric_values.counts(t.metric_value)]
+    every = [*up_already, *winners]
+    values = [t.metric_value for t in every if metric_values.counts(t.metric_value)]
     cutoff = (min(values) if maximize else max(values)) if values else None
-    RungDecision.objects.create(
-        sweep=sweep, bracket=s, rung=i, promoted=len(winners), cutoff=cutoff
-    )
+    RungDecision.objects.update_or_create(
+        sweep=sweep, bracket=s, rung=i,
+        defaults={"promoted": len(every), "cutoff": cutoff, "reopened": False},
+    )  # fmt: skip
+    if winners:
+        # If rung i+1 was decided without these configs, it waits for them, then tops up.
+        sweep.decisions.filter(bracket=s, rung=i + 1).update(reopened=True)
     promoted: events.RungPromoted = {
         "bracket": s,
         "rung": i,
@@ -242,6 +260,8 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
         "configs": [t.config_id for t in winners],
         "cutoff": None if cutoff is None else metric_values.to_wire(cutoff),
     }
+    if up_already:
+        promoted["top_up"] = len(up_already)
     events.emit(sweep, events.RUNG_PROMOTED, promoted)
 
 
@@ -282,6 +302,7 @@ def dispatch(sweep: Sweep) -> None:
     # Higher rungs first: they finish brackets sooner and their inputs are already known.
     due = list(
         sweep.trials.filter(status=TrialStatus.PENDING)
+        .exclude(settling())
         .order_by("-rung", "id")
         .values_list("id", flat=True)[:free]
     )
@@ -291,6 +312,21 @@ def dispatch(sweep: Sweep) -> None:
     events.emit(sweep, events.TRIAL_QUEUED, {"trials": due})
     for trial_id, queue in placement.queues(sweep, due).items():
         queueing.request_run(trial_id, queue)
+
+
+def settling() -> Exists:
+    """Match trials whose attempt a pause or a stop ended less than the lost-after limit ago.
+
+    That attempt's runner kills its tree at its next refused heartbeat, or its supervisor
+    does when its lease runs out, always within HBSITE_LOST_AFTER_SECONDS (see
+    scheduler.process_tree.lease_for); until then the next attempt waits, so two attempts
+    never share a checkpoint dir. Reconcile's steps dispatch it once the time has passed.
+    """
+    since = timezone.now() - timedelta(seconds=settings.HBSITE_LOST_AFTER_SECONDS)
+    ended = TrialAttempt.objects.filter(
+        trial=OuterRef("pk"), status=TrialStatus.STOPPED, finished_at__gt=since
+    )
+    return Exists(ended)
 
 
 def finish_if_done(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:

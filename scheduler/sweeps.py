@@ -58,7 +58,8 @@ def end_sweep(
     open_trials = list(sweep.trials.unfinished().values_list("id", flat=True))
     sweep.trials.filter(pk__in=open_trials).update(status=TrialStatus.STOPPED, finished_at=now)
     sweep.status, sweep.status_reason, sweep.finished_at = status, reason, now
-    sweep.save(update_fields=["status", "status_reason", "finished_at"])
+    sweep.paused_at = None
+    sweep.save(update_fields=["status", "status_reason", "finished_at", "paused_at"])
     if early_stop is not None:
         events.emit(sweep, events.EARLY_STOPPED, early_stop)
     finished: events.SweepFinished = {

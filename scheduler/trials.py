@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import broker, events, placement, queueing, stored
-from .models import Sweep, SweepStatus, Trial, TrialStatus, hash_secret
+from .models import MetricPoint, Sweep, SweepStatus, Trial, TrialAttempt, TrialStatus, hash_secret
 from .sweeps import lock_sweep
 
 
@@ -72,6 +72,8 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
         return None
     sweep, trial = locked
     if trial.status != TrialStatus.QUEUED or sweep.status != SweepStatus.RUNNING:
+        return None
+    if sweep.paused_at is not None:
         return None
     token = secrets.token_urlsafe(24)
     now = timezone.now()
@@ -187,20 +189,55 @@ def requeue_or_lose(sweep: Sweep, trial: Trial, why: str) -> None:
     limit = stored.spec_of(sweep).run.max_retries
     retries = settings.HBSITE_MAX_RETRIES if limit is None else limit
     previous_worker = trial.worker
-    trial.pid, trial.worker, trial.token_hash = None, "", ""
-    fields = ["status", "pid", "worker", "token_hash"]
-    if trial.attempt <= retries:
-        trial.status = TrialStatus.PENDING
-        trial.save(update_fields=fields)
+    # Only attempts lost by their runner count against the limit, not paused or retried ones.
+    lost = trial.attempts.filter(status=TrialStatus.LOST).count() + 1
+    if lost <= retries:
+        keep_attempt(trial, TrialStatus.LOST, f"runner {previous_worker} {why}")
+        back_to_pending(trial)
         events.emit(
             sweep, events.TRIAL_REQUEUED, events.trial_state(trial, lost_worker=previous_worker)
         )
     else:
+        trial.pid, trial.worker, trial.token_hash = None, "", ""
+        fields = ["status", "pid", "worker", "token_hash"]
         trial.status, trial.finished_at = TrialStatus.LOST, timezone.now()
         trial.error = f"runner {previous_worker} {why} after {trial.attempt} attempts"
         trial.save(update_fields=[*fields, "finished_at", "error"])
         events.emit(sweep, events.TRIAL_FINISHED, events.trial_state(trial))
     queueing.request_step(sweep.pk)
+
+
+def keep_attempt(trial: Trial, status: str, why: str) -> TrialAttempt | None:
+    """Keep the locked trial's current attempt as history before it goes back to pending.
+
+    `status` is how the attempt ended (lost, stopped, failed, ...) and `why` says why it was
+    ended or retried. Nothing is kept for a trial that never started (attempt 0) or whose
+    current attempt is kept already (a requeued trial stopped before it ran again).
+    """
+    if trial.attempt == 0 or trial.attempts.filter(number=trial.attempt).exists():
+        return None
+    last_point = MetricPoint.objects.filter(trial=trial).order_by("-id").values("id").first()
+    return TrialAttempt.objects.create(
+        trial=trial, number=trial.attempt, status=status, why=why, worker=trial.worker,
+        exit_code=trial.exit_code, error=trial.error, metric_value=trial.metric_value,
+        last_metrics=trial.last_metrics, last_point_id=last_point and last_point["id"],
+        started_at=trial.started_at, finished_at=trial.finished_at or timezone.now(),
+    )  # fmt: skip
+
+
+def back_to_pending(trial: Trial) -> None:
+    """Send the locked trial back to pending for its next attempt, starting clean.
+
+    Clearing the token hash fences the old attempt off: its heartbeats are refused, so its
+    runner kills its process tree, and its metric posts and finish change nothing.
+    """
+    trial.status, trial.pid, trial.worker, trial.token_hash = TrialStatus.PENDING, None, "", ""
+    trial.metric_value, trial.last_metrics, trial.met_rule, trial.met_value = None, {}, None, None
+    trial.exit_code, trial.error, trial.finished_at, trial.queued_at = None, "", None, None
+    trial.save(update_fields=[
+        "status", "pid", "worker", "token_hash", "metric_value", "last_metrics", "met_rule",
+        "met_value", "exit_code", "error", "finished_at", "queued_at",
+    ])  # fmt: skip
 
 
 def heartbeat_is_stale(trial: Trial) -> bool:

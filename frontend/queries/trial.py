@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scheduler import access as acl
-from scheduler.models import Trial
+from scheduler.models import Trial, TrialAttempt
 
 from .common import metric_of, resource_name
 
@@ -17,10 +17,21 @@ class TrialPage:
     lineage: list[Trial]
     metric: dict[str, str] | None
     resource_name: str
+    attempts: list[TrialAttempt]
 
     @property
     def can_run(self) -> bool:
         return self.access.allows(acl.MEMBER)
+
+    @property
+    def can_retry(self) -> bool:
+        return acl.can_control(self.access) and self.trial.status in ("failed", "lost")
+
+    @property
+    def current_attempt_kept(self) -> bool:
+        """Whether the trial's current attempt number is already in its kept history (it
+        went back to pending and has not started again)."""
+        return bool(self.attempts) and self.attempts[-1].number == self.trial.attempt
 
     @property
     def params(self) -> list[tuple[str, object]]:
@@ -28,7 +39,8 @@ class TrialPage:
 
 
 def trial_page(found: acl.Access, trial_id: int) -> TrialPage:
-    """Return the trial with its config and its config's trials at every rung (two queries)."""
+    """Return the trial with its config, its config's trials at every rung and its earlier
+    attempts (three queries)."""
     trial = Trial.objects.select_related("config").get(pk=trial_id, sweep=found.sweep)
     trial.sweep = found.sweep
     lineage = list(
@@ -36,7 +48,9 @@ def trial_page(found: acl.Access, trial_id: int) -> TrialPage:
         .defer("stdout_tail", "stderr_tail", "command")
         .order_by("rung")
     )
-    return TrialPage(found, trial, lineage, metric_of(found.sweep), resource_name(found.sweep))
+    attempts = list(trial.attempts.order_by("number"))
+    metric, resource = metric_of(found.sweep), resource_name(found.sweep)
+    return TrialPage(found, trial, lineage, metric, resource, attempts)
 
 
 def output(found: acl.Access, trial_id: int) -> dict[str, object]:

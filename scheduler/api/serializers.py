@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from scheduler import intake, metrics, plan_table, planning, results, yamlsource
 from scheduler import spec as specs
-from scheduler.models import Sweep, SweepStatus, Trial, TrialStatus
+from scheduler.models import Sweep, SweepStatus, Trial, TrialAttempt, TrialStatus
 
 from .errors import BadRequest, PayloadTooLarge, too_large
 
@@ -148,8 +148,8 @@ class SweepSerializer(serializers.ModelSerializer):
         model = Sweep
         fields = [
             "id", "name", "team", "team_name", "owner", "status", "status_reason",
-            "algorithm", "concurrency", "seed", "planned_trials", "last_seq",
-            "created_at", "started_at", "finished_at",
+            "algorithm", "concurrency", "seed", "planned_trials", "last_seq", "paused_at",
+            "run", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -283,14 +283,31 @@ class LineageSerializer(serializers.Serializer):
     promoted = serializers.BooleanField()
 
 
+class AttemptSerializer(serializers.ModelSerializer):
+    """An earlier attempt of a trial: how it ended and why another one followed."""
+
+    class Meta:
+        model = TrialAttempt
+        fields = [
+            "number", "status", "why", "worker", "exit_code", "error", "metric_value",
+            "last_metrics", "started_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
 class TrialDetailSerializer(TrialSerializer):
     lineage = serializers.SerializerMethodField()
+    attempts = AttemptSerializer(
+        many=True, read_only=True, help_text="earlier attempts, oldest first; the trial's own "
+        "fields are its current attempt (`attempt`)"
+    )  # fmt: skip
 
     class Meta(TrialSerializer.Meta):
         fields = [
             *TrialSerializer.Meta.fields,
             "command", "checkpoint_dir", "worker", "exit_code", "error",
             "stdout_tail", "stderr_tail", "last_metrics", "rejections", "heartbeat_at", "lineage",
+            "attempts",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -3,6 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from . import views_control as control
 from . import views_export as export
 from . import views_runner as runner
 from . import views_sharing as sharing
@@ -16,6 +17,14 @@ urlpatterns = [
     path("sweeps/", sweeps.SweepList.as_view(), name="sweep-list"),
     path("sweeps/<int:pk>/", sweeps.SweepDetail.as_view(), name="sweep-detail"),
     path("sweeps/<int:pk>/stop/", sweeps.SweepStop.as_view(), name="sweep-stop"),
+    path("sweeps/<int:pk>/pause/", control.SweepPause.as_view(), name="sweep-pause"),
+    path("sweeps/<int:pk>/resume/", control.SweepResume.as_view(), name="sweep-resume"),
+    path("sweeps/<int:pk>/retry/", control.SweepRetry.as_view(), name="sweep-retry"),
+    path(
+        "sweeps/<int:pk>/concurrency/",
+        control.SweepConcurrency.as_view(),
+        name="sweep-concurrency",
+    ),
     path("sweeps/<int:pk>/clone/", sweeps.SweepClone.as_view(), name="sweep-clone"),
     path("sweeps/<int:pk>/plan/", sweeps.SweepPlan.as_view(), name="sweep-plan"),
     path("sweeps/<int:pk>/events/", sweeps.SweepEvents.as_view(), name="sweep-events"),
@@ -26,6 +35,7 @@ urlpatterns = [
     path("trials/", trials.TrialList.as_view(), name="trial-list"),
     path("trials/<int:pk>/", trials.TrialDetail.as_view(), name="trial-detail"),
     path("trials/<int:pk>/kill/", trials.TrialKill.as_view(), name="trial-kill"),
+    path("trials/<int:pk>/retry/", control.TrialRetry.as_view(), name="trial-retry"),
     path("trials/<int:pk>/metrics/", trials.TrialMetrics.as_view(), name="trial-metrics"),
     path("runner/trials/<int:pk>/start/", runner.RunnerStart.as_view(), name="runner-start"),
     path("runner/trials/<int:pk>/heartbeat/", runner.RunnerHeartbeat.as_view(), name="runner-beat"),

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduler', '0005_runner_tokens'),
+        ('scheduler', '0006_sweep_control'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

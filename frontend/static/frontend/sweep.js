@@ -50,6 +50,20 @@ async function refreshState() {
   swapHTML(document.getElementById("sweep-stats"), data.stats);
   swapHTML(document.getElementById("bracket-live"), data.brackets);
   setStatus(data.status, data.active);
+  setControls(data);
+}
+
+// The controls (pause, resume, retry, concurrency, stop) follow the sweep's state; they are
+// not swapped while the cursor is in them, so a number being typed is never lost.
+function setControls(data) {
+  document.getElementById("sweep-paused").hidden = !data.paused;
+  const run = document.getElementById("sweep-run");
+  run.hidden = data.run < 2;
+  run.textContent = `run ${data.run}`;
+  document.getElementById("sweep-concurrency").textContent = data.concurrency;
+  const box = document.getElementById("sweep-controls");
+  if (box.contains(document.activeElement) && document.activeElement.tagName !== "BUTTON") return;
+  swapHTML(box, data.controls);
 }
 
 function setStatus(status, active) {
@@ -141,14 +155,44 @@ document.addEventListener("click", async (event) => {
   await postForm(document.getElementById("kill-form"), kill.getAttribute("formaction")).catch(console.error);
 });
 
-document.getElementById("stop-form")?.addEventListener("submit", async (event) => {
+document.addEventListener("click", async (event) => {
+  const retry = event.target.closest("button[data-retry]");
+  if (!retry) return;
   event.preventDefault();
-  if (!confirm(event.target.dataset.confirm)) return;
-  const button = document.getElementById("stop-btn");
+  retry.disabled = true;
+  const answer = await sendControl(document.getElementById("kill-form"), retry.getAttribute("formaction"));
+  if (!answer.ok) {
+    retry.disabled = false;
+    alert(answer.error);
+  }
+  refreshTableSoon();
+});
+
+// Every form in the controls posts in the background; a refusal (409) shows its reason.
+async function sendControl(form, url) {
+  const response = await fetch(url || form.action, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value },
+    body: new FormData(form),
+  });
+  const body = await response.json().catch(() => ({}));
+  return response.ok ? { ok: true } : { ok: false, error: body.error || `HTTP ${response.status}` };
+}
+
+document.getElementById("sweep-controls").addEventListener("submit", async (event) => {
+  const form = event.target;
+  event.preventDefault();
+  if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
+  const button = form.querySelector("button");
+  const error = document.getElementById("control-error");
   button.disabled = true;
-  button.textContent = "Stopping…";
-  await postForm(event.target).catch(console.error);
-  refreshStateSoon();
+  if (form.id === "stop-form") button.textContent = "Stopping…";
+  const answer = await sendControl(form).catch((e) => ({ ok: false, error: String(e) }));
+  if (error) error.textContent = answer.ok ? "" : answer.error;
+  if (!answer.ok) button.disabled = false;
+  document.activeElement?.blur();
+  refreshState().catch(console.error);
 });
 
 // --- events ------------------------------------------------------------------------------
@@ -210,7 +254,10 @@ function showMetricMissing(event) {
   );
 }
 
-const TABLE_EVENTS = new Set(["trial_queued", "trial_started", "trial_finished", "trial_requeued", "rung_promoted", "sweep_started", "sweep_finished"]);
+const TABLE_EVENTS = new Set([
+  "trial_queued", "trial_started", "trial_finished", "trial_requeued", "rung_promoted", "sweep_started", "sweep_finished",
+  "sweep_paused", "sweep_resumed", "concurrency_changed", "trials_retried",
+]);
 
 function onEvent(event) {
   addLogLine(event);

@@ -82,6 +82,7 @@ function setStatus(status) {
   badge.dataset.status = status;
   badge.textContent = status;
   if (!statusSets.trial_unfinished.includes(status)) document.getElementById("kill-trial")?.remove();
+  if (!["failed", "lost"].includes(status)) document.getElementById("retry-trial")?.remove();
   document.getElementById("output-note").textContent = status === "running" ? "live tail" : "final tail";
 }
 
@@ -92,6 +93,7 @@ async function refreshLive() {
   liveSeq = data.seq;
   swapHTML(document.getElementById("trial-facts"), data.facts);
   swapHTML(document.getElementById("lineage-rows"), data.lineage);
+  swapHTML(document.getElementById("attempt-rows"), data.attempts);
   document.getElementById("trial-promoted").hidden = !data.promoted;
   lineage = new Set(data.lineage_ids);
   if (data.status !== root.dataset.status) setStatus(data.status);
@@ -99,9 +101,13 @@ async function refreshLive() {
 
 const refreshLiveSoon = throttle(() => refreshLive().catch(console.error), 500);
 
+// The trials an event names: its own, or those it queued, stopped, requeued or retried.
+function trialsOf(p) {
+  return [p.trial, ...(p.trials || []), ...(p.stopped_trials || []), ...(p.requeued || []), ...(p.retried || []), ...(p.unqueued || [])];
+}
+
 function concernsThisConfig(p) {
-  const ids = [p.trial, ...(p.trials || []), ...(p.stopped_trials || [])];
-  return ids.some((id) => lineage.has(id)) || p.config === configId || (p.configs || []).includes(configId);
+  return trialsOf(p).some((id) => lineage.has(id)) || p.config === configId || (p.configs || []).includes(configId);
 }
 
 // Output is saved with each heartbeat; poll it only while this trial runs.
@@ -116,11 +122,15 @@ new SeqSocket(urls.socket, {
   onEvent: (event) => {
     const p = event.payload || {};
     if (concernsThisConfig(p)) refreshLiveSoon();
-    const mine = p.trial === trialId || (p.trials || []).includes(trialId) || (p.stopped_trials || []).includes(trialId);
+    const mine = trialsOf(p).includes(trialId);
     if (!mine) return;
     if (p.status && p.trial === trialId) setStatus(p.status);
     else if (event.kind === "trial_queued") setStatus("queued");
     else if (event.kind === "sweep_finished") setStatus("stopped");
+    else if (["trials_retried", "sweep_paused", "sweep_resumed", "concurrency_changed"].includes(event.kind)) {
+      setStatus("pending");
+      refreshLiveSoon();
+    }
     refreshOutputSoon();
     if (event.kind === "trial_finished") loadMetrics().catch(console.error);
   },
@@ -133,9 +143,11 @@ new SeqSocket(urls.socket, {
   },
 });
 
-document.getElementById("kill-trial")?.addEventListener("submit", (event) => {
-  if (!confirm(event.target.dataset.confirm)) event.preventDefault();
-});
+for (const id of ["kill-trial", "retry-trial"]) {
+  document.getElementById(id)?.addEventListener("submit", (event) => {
+    if (!confirm(event.target.dataset.confirm)) event.preventDefault();
+  });
+}
 
 loadMetrics().catch(console.error);
 tick();

@@ -1,4 +1,5 @@
-"""`manage.py sweep validate|plan|submit|status|stop`: sweeps from the command line."""
+"""`manage.py sweep validate|plan|submit|status|stop|pause|resume|retry|concurrency`: sweeps
+from the command line."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from hbsite import examples
-from scheduler import access, metric_values, plan_table, planning, results, stored, sweeps
+from scheduler import access, control, metric_values, plan_table, planning, results, stored, sweeps
 from scheduler import spec as specs
 from scheduler.models import Sweep, Trial
 
@@ -37,6 +38,23 @@ class Command(BaseCommand):
         submit.add_argument("--wait", action="store_true", help="follow it until it ends")
         sub.add_parser("status", help="print a sweep's state").add_argument("id", type=int)
         sub.add_parser("stop", help="stop a running sweep").add_argument("id", type=int)
+        self.add_control_arguments(sub)
+
+    def add_control_arguments(self, sub) -> None:
+        """The actions of a team member on a sweep; --user names who acts (the event log)."""
+        pause = sub.add_parser("pause", help="start nothing new; running trials finish")
+        pause.add_argument("--requeue", action="store_true", help="stop and requeue them instead")
+        resume = sub.add_parser("resume", help="resume a paused, stopped or failed sweep")
+        resume.add_argument("--retry-failed", action="store_true", help="retry failed trials too")
+        retry = sub.add_parser("retry", help="retry failed trials as new attempts")
+        retry.add_argument("--trial", type=int, action="append", help="a trial id (repeatable)")
+        retry.add_argument("--bracket", type=int, help="only this bracket's failed trials")
+        retry.add_argument("--rung", type=int, help="only this rung's failed trials")
+        concurrency = sub.add_parser("concurrency", help="change trials at once, applied now")
+        for parser in (pause, resume, retry, concurrency):
+            parser.add_argument("id", type=int, help="the sweep id")
+            parser.add_argument("--user", help="who acts (default: the first superuser)")
+        concurrency.add_argument("concurrency", type=int, help="from 1 to 10000")
 
     def handle(self, *args: object, **options: object) -> None:
         action = str(options["action"])
@@ -133,6 +151,38 @@ class Command(BaseCommand):
         if not sweeps.stop_sweep(sweep.pk):
             raise CommandError(f"sweep {id} is {sweep.status}, not running")
         self.stdout.write(f"sweep {id} stopped")
+
+    def do_pause(self, id: int, user: str | None, requeue: bool, **_: object) -> None:
+        sweep = act(lambda actor: control.pause(id, actor, requeue), id, user)
+        requeued = " (running trials requeued)" if requeue else ""
+        self.stdout.write(f"sweep {id} paused{requeued}: {status_line(sweep)}")
+
+    def do_resume(self, id: int, user: str | None, retry_failed: bool, **_: object) -> None:
+        sweep = act(lambda actor: control.resume(id, actor, retry_failed), id, user)
+        self.stdout.write(f"sweep {id} resumed (run {sweep.run}): {status_line(sweep)}")
+
+    def do_retry(self, id: int, user: str | None, trial, bracket, rung, **_: object) -> None:
+        retried = act(lambda actor: control.retry(id, actor, trial, bracket, rung), id, user)
+        self.stdout.write(f"sweep {id}: retrying trial(s) {', '.join(map(str, retried))}")
+
+    def do_concurrency(self, id: int, user: str | None, concurrency: int, **_: object) -> None:
+        act(lambda actor: control.set_concurrency(id, concurrency, actor), id, user)
+        self.stdout.write(f"sweep {id}: concurrency {concurrency}")
+
+
+def act(action, sweep_id: int, username: str | None):
+    """Run a control action as a member or admin of the sweep's team; CommandError if the user
+    may not act or the action does not apply."""
+    actor = find_user(username)
+    found = access.sweep_access(actor, sweep_id)
+    if found is None:
+        raise CommandError(f"no sweep {sweep_id} visible to {actor.get_username()}")
+    if not access.can_control(found):
+        raise CommandError(f"{actor.get_username()} is a {found.role}: only members act")
+    try:
+        return action(actor)
+    except control.ControlError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class Progress(NamedTuple):

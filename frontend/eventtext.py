@@ -22,13 +22,22 @@ def number(value: Any) -> str:
     return NON_FINITE.get(str(value), str(value))
 
 
-def _ids(ids: list[int], limit: int = 8) -> str:
-    shown = ", ".join(f"#{i}" for i in ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+def _numbers(p: dict[str, Any], limit: int = 8) -> str:
+    """List queued trials by number (#3, #4); by id ("id 812") in a payload without numbers."""
+    shown = p.get("numbers") or [f"id {i}" for i in p.get("trials") or []]
+    listed = ", ".join(f"#{n}" if isinstance(n, int) else str(n) for n in shown[:limit])
+    return listed + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
+
+
+def trial_label(p: dict[str, Any]) -> str:
+    """Name a trial as people read it: "trial #3", its number within the sweep (the global id
+    only for a payload written before trials had numbers)."""
+    number = p.get("number")
+    return f"trial #{number}" if number else f"trial id {p.get('trial')}"
 
 
 def _trial(p: dict[str, Any]) -> str:
-    return f"trial #{p.get('trial')} (bracket {p.get('bracket')}, rung {p.get('rung')})"
+    return f"{trial_label(p)} (bracket {p.get('bracket')}, rung {p.get('rung')})"
 
 
 def _finished(p: dict[str, Any]) -> str:
@@ -82,7 +91,7 @@ TEXTS = {
     ),
     events.SWEEP_STARTED: lambda p: f"sweep started with {p.get('trials')} first-rung trials",
     events.SWEEP_FINISHED: _finished_sweep,
-    events.TRIAL_QUEUED: lambda p: f"queued {_ids(p.get('trials') or [])}",
+    events.TRIAL_QUEUED: lambda p: f"queued {_numbers(p)}",
     events.TRIAL_STARTED: lambda p: f"{_trial(p)} started (attempt {p.get('attempt')})",
     events.TRIAL_FINISHED: _finished,
     events.TRIAL_REQUEUED: lambda p: f"{_trial(p)} requeued: runner {p.get('lost_worker')} lost",

@@ -50,6 +50,7 @@ class Best(TypedDict):
     """The best trial so far (see results.best_trial): its value, params and where it ran."""
 
     trial: int
+    number: int
     value: WireValue
     params: dict[str, Any]
     bracket: int
@@ -65,13 +66,17 @@ class SweepFinished(TypedDict):
 
 
 class TrialsQueued(TypedDict):
+    """Trials queued together: their ids and, in the same order, their numbers."""
+
     trials: list[int]
+    numbers: list[int]
 
 
 class TrialState(TypedDict):
     """A trial's state (trial_started, trial_finished; trial_requeued adds lost_worker)."""
 
     trial: int
+    number: int
     config: int
     bracket: int
     rung: int
@@ -95,6 +100,7 @@ class RungPromoted(TypedDict):
 
 class EarlyStopped(TypedDict):
     trial: int
+    number: int
     metric: str
     value: WireValue
     rule: str
@@ -107,6 +113,7 @@ class MetricsRejected(TypedDict):
     add to the trial's `rejected_points` and `rejections`."""
 
     trial: int
+    number: int
     bracket: int
     rung: int
     count: int
@@ -180,6 +187,7 @@ def trial_state(trial: Trial, **extra: Any) -> TrialState:
     value = trial.metric_value
     payload: TrialState = {
         "trial": trial.pk,
+        "number": trial.number,
         "config": trial.config_id,
         "bracket": trial.bracket,
         "rung": trial.rung,

@@ -245,7 +245,7 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     trial = (
         sweep.trials.filter(met_rule__isnull=False)
         .order_by("met_rule", "id")
-        .only("id", "bracket", "rung", "met_rule", "met_value")
+        .only("id", "number", "bracket", "rung", "met_rule", "met_value")
         .first()
     )
     if trial is None or trial.met_rule is None or trial.met_rule >= len(spec.early_stopping):
@@ -253,13 +253,14 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     rule, value = spec.early_stopping[trial.met_rule], float(trial.met_value or 0.0)
     payload: events.EarlyStopped = {
         "trial": trial.pk,
+        "number": trial.number,
         "metric": rule.metric,
         "value": metric_values.to_wire(value),
         "rule": rule.describe(),
         "bracket": trial.bracket,
         "rung": trial.rung,
     }
-    reason = f"trial {trial.pk}: {rule.metric}={value:g} met {rule.describe()}"
+    reason = f"trial #{trial.number}: {rule.metric}={value:g} met {rule.describe()}"
     end_sweep(sweep, SweepStatus.EARLY_STOPPED, reason, early_stop=payload)
     return True
 
@@ -270,15 +271,16 @@ def dispatch(sweep: Sweep) -> None:
     if free <= 0:
         return
     # Higher rungs first: they finish brackets sooner and their inputs are already known.
-    due = list(
+    rows = list(
         sweep.trials.filter(status=TrialStatus.PENDING)
         .order_by("-rung", "id")
-        .values_list("id", flat=True)[:free]
+        .values_list("id", "number")[:free]
     )
-    if not due:
+    if not rows:
         return
+    due = [trial_id for trial_id, _ in rows]
     Trial.objects.filter(pk__in=due).update(status=TrialStatus.QUEUED, queued_at=timezone.now())
-    events.emit(sweep, events.TRIAL_QUEUED, {"trials": due})
+    events.emit(sweep, events.TRIAL_QUEUED, {"trials": due, "numbers": [n for _, n in rows]})
     for trial_id in due:
         queueing.request_run(trial_id)
 

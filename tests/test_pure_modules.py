@@ -24,6 +24,8 @@ PURE = [
     "scheduler.planning",
     "scheduler.space_traps",
     "scheduler.export",
+    "scheduler.tags",
+    "scheduler.notes",
     "hbclient",
 ]
 

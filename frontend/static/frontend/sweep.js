@@ -136,7 +136,7 @@ document.addEventListener("click", async (event) => {
   const kill = event.target.closest("button[data-kill]");
   if (!kill) return;
   event.preventDefault();
-  if (!confirm(`Kill trial #${kill.dataset.kill}?`)) return;
+  if (!confirm(`Kill trial #${kill.dataset.number}?`)) return;
   kill.disabled = true;
   await postForm(document.getElementById("kill-form"), kill.getAttribute("formaction")).catch(console.error);
 });
@@ -172,7 +172,7 @@ function addLogLine(event) {
 function showEarlyStop(payload) {
   const banners = document.getElementById("banners");
   if (banners.querySelector(".banner-stop")) return;
-  const link = el("a", { href: withShare(urls.trial.replace("/0/", `/${payload.trial}/`), share), text: `#${payload.trial}` });
+  const link = el("a", { href: withShare(urls.trial.replace("/0/", `/${payload.trial}/`), share), text: `#${payload.number ?? payload.trial}` });
   const value = fmt(payload.value);
   banners.prepend(
     el(

@@ -100,6 +100,12 @@ TEXTS = {
     events.METRICS_REJECTED: _rejected,
     events.METRIC_MISSING: events.missing_text,
     events.CONFIGS_MADE: _configs_made,
+    events.TAGS_CHANGED: lambda p: (
+        f"{p.get('by') or 'someone'} set the tags to {', '.join(p.get('tags') or []) or 'none'}"
+    ),
+    events.NOTE_CHANGED: lambda p: (
+        f"{p.get('by') or 'someone'} {'edited' if p.get('length') else 'cleared'} the note"
+    ),
 }
 
 
@@ -116,6 +122,8 @@ LABELS = {
     events.METRICS_REJECTED: "not stored",
     events.METRIC_MISSING: "no metric",
     events.CONFIGS_MADE: "configs",
+    events.TAGS_CHANGED: "tags",
+    events.NOTE_CHANGED: "note",
 }
 
 

@@ -29,6 +29,8 @@ EARLY_STOPPED = "early_stopped"
 METRICS_REJECTED = "metrics_rejected"
 METRIC_MISSING = "ranking_metric_missing"
 CONFIGS_MADE = "configs_made"
+TAGS_CHANGED = "tags_changed"
+NOTE_CHANGED = "note_changed"
 
 LIST_GROUP = "sweeps"
 
@@ -143,9 +145,23 @@ class ConfigsMade(TypedDict):
     configs: list[ConfigMade]
 
 
+class TagsChanged(TypedDict):
+    """A member set the sweep's tags (the whole list, as stored)."""
+
+    tags: list[str]
+    by: str
+
+
+class NoteChanged(TypedDict):
+    """A member edited the sweep's note; its new length in characters (0: cleared)."""
+
+    length: int
+    by: str
+
+
 Payload = (
     SweepCreated | SweepStarted | SweepFinished | TrialsQueued | TrialState | RungPromoted
-    | EarlyStopped | MetricsRejected | MetricMissing | ConfigsMade
+    | EarlyStopped | MetricsRejected | MetricMissing | ConfigsMade | TagsChanged | NoteChanged
 )  # fmt: skip
 
 

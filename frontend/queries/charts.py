@@ -50,7 +50,10 @@ def curves(sweep: Sweep, get: Any) -> dict[str, Any]:
     )
     running_first = Case(When(status=TrialStatus.RUNNING, then=0), default=1)
     order = [running_first.asc(), *best_first(sweep), "id"]
-    fields = ("id", "number", "config_id", "bracket", "rung", "status", "parent_id", "promoted", "resource")
+    fields = (
+        "id", "number", "config_id", "bracket", "rung", "status", "parent_id", "promoted",
+        "resource",
+    )  # fmt: skip
     trials = list(started.order_by(*order).values(*fields, "metric_value")[:CURVE_TRIALS])
     name = metric_name(sweep)
     per = max(CURVE_POINTS // max(len(trials), 1), 2)
@@ -95,8 +98,8 @@ def parallel(sweep: Sweep) -> dict[str, Any]:
         "metric": metric_name(sweep),
         "maximize": maximizes(sweep),
         "rows": [
-            {"trial": r["id"], "number": r["number"], "rung": r["rung"], "metric": r["metric_value"],
-             "params": r["config__params"]}
+            {"trial": r["id"], "number": r["number"], "rung": r["rung"],
+             "metric": r["metric_value"], "params": r["config__params"]}
             for r in rows
         ],
     }  # fmt: skip

@@ -103,6 +103,7 @@ def trial_env(trial: Trial, token: str) -> dict[str, str]:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.update(
         HBSITE_TRIAL_ID=str(trial.pk),
+        HBSITE_TRIAL_NUMBER=str(trial.number),
         HBSITE_SWEEP_ID=str(trial.sweep_id),
         HBSITE_BRACKET=str(trial.bracket),
         HBSITE_RUNG=str(trial.rung),

@@ -160,3 +160,13 @@ def make_old_trial(apps, sweep, index: int):
     return apps.get_model("scheduler", "Trial").objects.create(
         sweep_id=sweep.pk, config_id=config.pk, bracket=0, rung=0
     )
+
+
+def test_a_trial_process_is_told_its_number_beside_its_id(cast):
+    from scheduler import runner
+
+    started_sweep(cast.team, cast.member)
+    sweep = started_sweep(cast.team, cast.member)
+    trial = sweep.trials.select_related("sweep", "config").order_by("id")[2]
+    env = runner.trial_env(trial, "token")
+    assert (env["HBSITE_TRIAL_NUMBER"], env["HBSITE_TRIAL_ID"]) == ("3", str(trial.pk))

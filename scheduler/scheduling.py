@@ -20,7 +20,17 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import events, hyperband, metric_values, planning, queueing, space, stored, suggesting
+from . import (
+    events,
+    hyperband,
+    metric_values,
+    numbering,
+    planning,
+    queueing,
+    space,
+    stored,
+    suggesting,
+)
 from . import spec as specs
 from .models import Config, RungDecision, Sweep, SweepStatus, Trial, TrialStatus
 from .sweeps import end_sweep, lock_sweep
@@ -135,11 +145,9 @@ def create_brackets(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -
         )
         configs = Config.objects.bulk_create(rows, batch_size=BATCH_SIZE)
         resource = first.resource_value(kind)
-        Trial.objects.bulk_create(
-            (Trial(sweep=sweep, config=c, bracket=bracket.s, rung=0, resource=resource)
-             for c in configs),
-            batch_size=BATCH_SIZE,
-        )  # fmt: skip
+        trials = (Trial(sweep=sweep, config=c, bracket=bracket.s, rung=0, resource=resource)
+                  for c in configs)  # fmt: skip
+        Trial.objects.bulk_create(numbering.numbered(sweep, trials), batch_size=BATCH_SIZE)
 
 
 def finished_rungs(sweep: Sweep, spec: specs.SweepSpec) -> list[dict[str, Any]]:
@@ -214,9 +222,11 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
     winners = [by_id[pk] for pk in chosen]
     Trial.objects.filter(pk__in=chosen).update(promoted=True)
     Trial.objects.bulk_create(
-        Trial(sweep=sweep, config_id=t.config_id, bracket=s, rung=i + 1, resource=resource,
-              parent=t)
-        for t in winners
+        numbering.numbered(sweep, (
+            Trial(sweep=sweep, config_id=t.config_id, bracket=s, rung=i + 1, resource=resource,
+                  parent=t)
+            for t in winners
+        ))
     )  # fmt: skip
     values = [t.metric_value for t in winners if metric_values.counts(t.metric_value)]
     cutoff = (min(values) if maximize else max(values)) if values else None

@@ -47,6 +47,21 @@ def test_the_model_gets_its_number_back_from_the_insert(cast):
     assert made.number == sweep.trials.count()
 
 
+def test_numbers_given_in_bulk_and_by_the_database_continue_each_other(cast):
+    from scheduler import numbering
+
+    sweep = started_sweep(cast.team, cast.member)
+    planned = sweep.trials.count()
+    configs = [Config.objects.create(sweep=sweep, bracket=9, index=i, params={}) for i in range(3)]
+    one = Trial.objects.create(sweep=sweep, config=configs[0], bracket=9, rung=0)  # trigger
+    rows = [Trial(sweep=sweep, config=c, bracket=9, rung=0) for c in configs[1:]]
+    Trial.objects.bulk_create(numbering.numbered(sweep, rows))
+    again = Trial.objects.create(sweep=sweep, config=configs[0], bracket=9, rung=1)
+    assert [one.number, *(r.number for r in rows), again.number] == [
+        planned + 1, planned + 2, planned + 3, planned + 4,
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_inserts_into_one_sweep_never_share_a_number(cast):
     sweep = started_sweep(cast.team, cast.member)

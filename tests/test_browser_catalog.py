@@ -53,6 +53,7 @@ def test_a_member_edits_tags_and_note_and_a_viewer_follows_live(browser, asgi_se
     member.click("#notes-edit summary")
     member.fill("#notes-tags", "vision, baseline, gpu")
     member.fill("#notes-text", NOTE)
+    member.locator("#notes").screenshot(path=str(shot_path("catalog-desktop-notes-editing")))
     member.click("#notes-save")
     expect(member.locator("#note-body h2")).to_have_text("Why this sweep")
     expect(member.locator("#notes-edit")).not_to_have_attribute("open", "")

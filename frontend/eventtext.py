@@ -22,13 +22,31 @@ def number(value: Any) -> str:
     return NON_FINITE.get(str(value), str(value))
 
 
-def _ids(ids: list[int], limit: int = 8) -> str:
-    shown = ", ".join(f"#{i}" for i in ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+def _numbers(p: dict[str, Any], limit: int = 8) -> str:
+    """List queued trials by number (#3, #4); by id ("id 812") in a payload without numbers."""
+    shown = p.get("numbers") or [f"id {i}" for i in p.get("trials") or []]
+    listed = ", ".join(f"#{n}" if isinstance(n, int) else str(n) for n in shown[:limit])
+    return listed + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
+
+
+def _ids(p: dict[str, Any], key: str, limit: int = 8) -> str:
+    """List the trials under `key` by number (#3), by id ("id 812") when the payload does not
+    carry their numbers (`trial_numbers`: id -> number)."""
+    ids = p.get(key) or []
+    numbers = p.get("trial_numbers") or {}
+    shown = [f"#{numbers[str(i)]}" if str(i) in numbers else f"id {i}" for i in ids[:limit]]
+    return ", ".join(shown) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def trial_label(p: dict[str, Any]) -> str:
+    """Name a trial as people read it: "trial #3", its number within the sweep (the global id
+    only for a payload written before trials had numbers)."""
+    number = p.get("number")
+    return f"trial #{number}" if number else f"trial id {p.get('trial')}"
 
 
 def _trial(p: dict[str, Any]) -> str:
-    return f"trial #{p.get('trial')} (bracket {p.get('bracket')}, rung {p.get('rung')})"
+    return f"{trial_label(p)} (bracket {p.get('bracket')}, rung {p.get('rung')})"
 
 
 def _finished(p: dict[str, Any]) -> str:
@@ -75,7 +93,7 @@ def _configs_made(p: dict[str, Any]) -> str:
 def _paused(p: dict[str, Any]) -> str:
     text = f"paused by {p.get('by')}: nothing new starts"
     if p.get("requeue"):
-        return f"{text}; running trials {_ids(p.get('requeued') or []) or 'none'} requeued"
+        return f"{text}; running trials {_ids(p, 'requeued') or 'none'} requeued"
     return f"{text}; running trials finish"
 
 
@@ -91,15 +109,14 @@ def _resumed(p: dict[str, Any]) -> str:
 
 
 def _retried(p: dict[str, Any]) -> str:
-    text = f"{p.get('by')} retried {_ids(p.get('trials') or [])} as new attempts"
+    text = f"{p.get('by')} retried {_ids(p, 'trials')} as new attempts"
     rungs = ", ".join(f"bracket {s} rung {i}" for s, i in p.get("reopened") or [])
     return text + (f"; {rungs} will be topped up once they end" if rungs else "")
 
 
 def _concurrency(p: dict[str, Any]) -> str:
     text = f"{p.get('by')} changed concurrency from {p.get('old')} to {p.get('new')}"
-    unqueued = p.get("unqueued") or []
-    return text + (f"; {_ids(unqueued)} back to pending" if unqueued else "")
+    return text + (f"; {_ids(p, 'unqueued')} back to pending" if p.get("unqueued") else "")
 
 
 def _finished_sweep(p: dict[str, Any]) -> str:
@@ -113,7 +130,7 @@ TEXTS = {
     ),
     events.SWEEP_STARTED: lambda p: f"sweep started with {p.get('trials')} first-rung trials",
     events.SWEEP_FINISHED: _finished_sweep,
-    events.TRIAL_QUEUED: lambda p: f"queued {_ids(p.get('trials') or [])}",
+    events.TRIAL_QUEUED: lambda p: f"queued {_numbers(p)}",
     events.TRIAL_STARTED: lambda p: f"{_trial(p)} started (attempt {p.get('attempt')})",
     events.TRIAL_FINISHED: _finished,
     events.TRIAL_REQUEUED: lambda p: f"{_trial(p)} requeued: runner {p.get('lost_worker')} lost",
@@ -126,6 +143,12 @@ TEXTS = {
     events.SWEEP_RESUMED: _resumed,
     events.TRIALS_RETRIED: _retried,
     events.CONCURRENCY_CHANGED: _concurrency,
+    events.TAGS_CHANGED: lambda p: (
+        f"{p.get('by') or 'someone'} set the tags to {', '.join(p.get('tags') or []) or 'none'}"
+    ),
+    events.NOTE_CHANGED: lambda p: (
+        f"{p.get('by') or 'someone'} {'edited' if p.get('length') else 'cleared'} the note"
+    ),
 }
 
 
@@ -146,6 +169,8 @@ LABELS = {
     events.SWEEP_RESUMED: "resumed",
     events.TRIALS_RETRIED: "retried",
     events.CONCURRENCY_CHANGED: "concurrency",
+    events.TAGS_CHANGED: "tags",
+    events.NOTE_CHANGED: "note",
 }
 
 

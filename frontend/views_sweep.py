@@ -82,6 +82,9 @@ def sweep_state(request: HttpRequest, found: acl.Access) -> JsonResponse:
         ),
         "stats": render_to_string("frontend/_sweep_stats.html", context, request),
         "brackets": render_to_string(live_table_template(state), context, request),
+        "notes": render_to_string(
+            "frontend/_sweep_notes.html", {"notes": q.sweep_notes(found)}, request
+        ),
     })  # fmt: skip
 
 

@@ -123,6 +123,15 @@ def can_control(found: Access) -> bool:
     return found.share_link is None and found.allows(MEMBER)
 
 
+# Editing a sweep's tags and note: any member or admin of its team (not only its owner).
+ANNOTATE = MEMBER
+
+
+def can_annotate(found: Access) -> bool:
+    """Tell whether the caller may edit the sweep's tags and note (never through a link)."""
+    return found.share_link is None and found.allows(ANNOTATE)
+
+
 def team_allows(user, team_id: int, need: str = VIEWER) -> bool:
     """Tell whether the user has at least the `need` role in a team."""
     role = team_role(user, team_id)

@@ -96,7 +96,7 @@ class SweepAdmin(ReadOnly):
                     "created_at", "started_at", "finished_at")  # fmt: skip
     list_filter = ("status", "algorithm", "team", "created_at")
     list_select_related = ("team", "owner")
-    search_fields = ("name", "owner__username", "team__name")
+    search_fields = ("name", "owner__username", "team__name", "tags")
     date_hierarchy = "created_at"
     actions = ("stop", "delete_sweeps")
 
@@ -129,9 +129,9 @@ class ConfigAdmin(ReadOnly):
 
 @admin.register(Trial)
 class TrialAdmin(ReadOnly):
-    list_display = ("id", "sweep", "bracket", "rung", "resource", "status", "metric_value",
-                    "attempt", "promoted", "runner", "worker", "queued_at", "started_at",
-                    "finished_at")  # fmt: skip
+    list_display = ("id", "number", "sweep", "bracket", "rung", "resource", "status",
+                    "metric_value", "attempt", "promoted", "runner", "worker", "queued_at",
+                    "started_at", "finished_at")  # fmt: skip
     list_filter = ("status", "promoted", "bracket", "rung", "attempt")
     list_select_related = ("sweep",)
     search_fields = ("sweep__name", "runner", "worker", "command")

@@ -73,6 +73,7 @@ def pause(sweep_id: int, user=None, requeue: bool = False) -> Sweep:
             requeued.append(trial.pk)
     payload: events.SweepPaused = {
         "by": who(user), "requeue": requeue, "requeued": requeued, "unqueued": unqueued,
+        "trial_numbers": numbers_of(requeued + unqueued),
     }  # fmt: skip
     events.emit(sweep, events.SWEEP_PAUSED, payload)
     queueing.request_step(sweep.pk)
@@ -128,6 +129,7 @@ def new_run(sweep: Sweep, user, retry_rows: QuerySet[Trial] | None) -> Sweep:
 def resumed(sweep: Sweep, user, requeued: list[int], retried: list[int]) -> Sweep:
     payload: events.SweepResumed = {
         "by": who(user), "run": sweep.run, "requeued": requeued, "retried": retried,
+        "trial_numbers": numbers_of(requeued + retried),
     }  # fmt: skip
     events.emit(sweep, events.SWEEP_RESUMED, payload)
     queueing.request_step(sweep.pk)
@@ -203,9 +205,16 @@ def retry_in(sweep: Sweep, rows, user) -> list[int]:
     reopened = [[s, i] for s, i in rungs if reopen(sweep, s, i)]
     payload: events.TrialsRetried = {
         "by": who(user), "trials": [t.pk for t in trials], "reopened": reopened,
+        "trial_numbers": {str(t.pk): t.number for t in trials},
     }  # fmt: skip
     events.emit(sweep, events.TRIALS_RETRIED, payload)
     return [t.pk for t in trials]
+
+
+def numbers_of(trial_ids: list[int]) -> dict[str, int]:
+    """Map each trial id (as a JSON object key) to the trial's number within its sweep."""
+    rows = Trial.objects.filter(pk__in=trial_ids).values_list("id", "number")
+    return {str(pk): number for pk, number in rows}
 
 
 def reopen(sweep: Sweep, bracket: int, rung: int) -> bool:
@@ -235,6 +244,7 @@ def set_concurrency(sweep_id: int, concurrency: int, user=None) -> Sweep:
         unqueued = unqueue(sweep, newest[:excess])
     payload: events.ConcurrencyChanged = {
         "by": who(user), "old": old, "new": concurrency, "unqueued": unqueued,
+        "trial_numbers": numbers_of(unqueued),
     }  # fmt: skip
     events.emit(sweep, events.CONCURRENCY_CHANGED, payload)
     queueing.request_step(sweep.pk)

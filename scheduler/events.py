@@ -35,6 +35,8 @@ SWEEP_PAUSED = "sweep_paused"
 SWEEP_RESUMED = "sweep_resumed"
 CONCURRENCY_CHANGED = "concurrency_changed"
 TRIALS_RETRIED = "trials_retried"
+TAGS_CHANGED = "tags_changed"
+NOTE_CHANGED = "note_changed"
 
 LIST_GROUP = "sweeps"
 
@@ -63,6 +65,7 @@ class Best(TypedDict):
     """The best trial so far (see results.best_trial): its value, params and where it ran."""
 
     trial: int
+    number: int
     value: WireValue
     params: dict[str, Any]
     bracket: int
@@ -78,13 +81,17 @@ class SweepFinished(TypedDict):
 
 
 class TrialsQueued(TypedDict):
+    """Trials queued together: their ids and, in the same order, their numbers."""
+
     trials: list[int]
+    numbers: list[int]
 
 
 class TrialState(TypedDict):
     """A trial's state (trial_started, trial_finished; trial_requeued adds lost_worker)."""
 
     trial: int
+    number: int
     config: int
     bracket: int
     rung: int
@@ -110,6 +117,7 @@ class RungPromoted(TypedDict):
 
 class EarlyStopped(TypedDict):
     trial: int
+    number: int
     metric: str
     value: WireValue
     rule: str
@@ -122,6 +130,7 @@ class MetricsRejected(TypedDict):
     add to the trial's `rejected_points` and `rejections`."""
 
     trial: int
+    number: int
     bracket: int
     rung: int
     count: int
@@ -159,6 +168,7 @@ class SweepPaused(TypedDict):
     requeue: bool
     requeued: list[int]
     unqueued: list[int]
+    trial_numbers: dict[str, int]
 
 
 class SweepResumed(TypedDict):
@@ -169,6 +179,7 @@ class SweepResumed(TypedDict):
     run: int
     requeued: list[int]
     retried: list[int]
+    trial_numbers: dict[str, int]
 
 
 class ConcurrencyChanged(TypedDict):
@@ -179,6 +190,7 @@ class ConcurrencyChanged(TypedDict):
     old: int
     new: int
     unqueued: list[int]
+    trial_numbers: dict[str, int]
 
 
 class TrialsRetried(TypedDict):
@@ -188,12 +200,27 @@ class TrialsRetried(TypedDict):
     by: str
     trials: list[int]
     reopened: list[list[int]]
+    trial_numbers: dict[str, int]
+
+
+class TagsChanged(TypedDict):
+    """A member set the sweep's tags (the whole list, as stored)."""
+
+    tags: list[str]
+    by: str
+
+
+class NoteChanged(TypedDict):
+    """A member edited the sweep's note; its new length in characters (0: cleared)."""
+
+    length: int
+    by: str
 
 
 Payload = (
     SweepCreated | SweepStarted | SweepFinished | TrialsQueued | TrialState | RungPromoted
     | EarlyStopped | MetricsRejected | MetricMissing | ConfigsMade | SweepPaused
-    | SweepResumed | ConcurrencyChanged | TrialsRetried
+    | SweepResumed | ConcurrencyChanged | TrialsRetried | TagsChanged | NoteChanged
 )  # fmt: skip
 
 
@@ -237,6 +264,7 @@ def trial_state(trial: Trial, **extra: Any) -> TrialState:
     value = trial.metric_value
     payload: TrialState = {
         "trial": trial.pk,
+        "number": trial.number,
         "config": trial.config_id,
         "bracket": trial.bracket,
         "rung": trial.rung,

@@ -22,8 +22,13 @@ FORMATS = {
     "best-yaml": ("application/yaml", "best.yaml"),
     "yaml": ("application/yaml", "sweep.yaml"),
 }
-HEAD = ("trial", "config", "bracket", "rung", "resource", "status", "attempt", "metric")
-FIELDS = ("id", "config_id", "bracket", "rung", "resource", "status", "attempt", "metric_value")
+# `trial` is the trial's number within the sweep (#1..#N); `trial_id` its global id (URLs, API).
+HEAD = (
+    "trial", "trial_id", "config", "bracket", "rung", "resource", "status", "attempt", "metric"
+)  # fmt: skip
+FIELDS = (
+    "number", "id", "config_id", "bracket", "rung", "resource", "status", "attempt", "metric_value"
+)  # fmt: skip
 
 
 def columns(params: Iterable[str]) -> list[str]:
@@ -64,7 +69,8 @@ def best_yaml(best: dict[str, Any] | None, sweep_name: str, metric: str | None) 
         return yaml.safe_dump({"sweep": sweep_name, "best": None}, sort_keys=False)
     body = {
         "sweep": sweep_name,
-        "trial": best["trial"],
+        "trial": best.get("number"),
+        "trial_id": best["trial"],
         "metric": {"name": metric, "value": best["value"]},
         "bracket": best["bracket"],
         "rung": best["rung"],
@@ -75,13 +81,13 @@ def best_yaml(best: dict[str, Any] | None, sweep_name: str, metric: str | None) 
 
 
 def trial_rows(sweep) -> tuple[list[str], list[dict[str, Any]]]:
-    """Load a sweep's trials as flat rows, in id order, with their column names."""
+    """Load a sweep's trials as flat rows, in number order, with their column names."""
     from django.db.models import F  # here, so the formatting functions need no Django
 
     from .stored import spec_of
 
     params = [param.name for param in spec_of(sweep).matrix.params]
-    trials = sweep.trials.order_by("id").values(*FIELDS, params=F("config__params"))
+    trials = sweep.trials.order_by("number").values(*FIELDS, params=F("config__params"))
     return columns(params), [flat_row(trial, params) for trial in trials.iterator(2000)]
 
 

@@ -125,6 +125,7 @@ def reject(trial_id: int, reasons: list[str], count: int) -> None:
     if first:
         payload: events.MetricsRejected = {
             "trial": trial.pk,
+            "number": trial.number,
             "bracket": trial.bracket,
             "rung": trial.rung,
             "count": count,

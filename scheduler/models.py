@@ -8,6 +8,7 @@ import secrets
 from typing import Self
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 
@@ -149,11 +150,20 @@ class Sweep(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Polyaxon's `tags:` list, then as members edit it (see scheduler.tags), and a Markdown
+    # note (see scheduler.notes): who wrote it last, and when.
+    tags = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True, default="")
+    note_updated_at = models.DateTimeField(null=True, blank=True)
+    note_updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = SweepQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [GinIndex(fields=["tags"], name="sweep_tags")]
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"
@@ -250,6 +260,10 @@ class Trial(models.Model):
     MAX_REJECTIONS = 5
 
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="trials")
+    # #1..#N within the sweep, in creation order: what people read (pages, events, exports).
+    # The database assigns it as the row is inserted (migration 0007's trigger, under the
+    # sweep's row lock), so every way of creating trials numbers them without gaps or repeats.
+    number = models.PositiveIntegerField(db_default=0, editable=False)
     config = models.ForeignKey(Config, on_delete=models.CASCADE, related_name="trials")
     bracket = models.PositiveSmallIntegerField()
     rung = models.PositiveSmallIntegerField()
@@ -298,7 +312,8 @@ class Trial(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["sweep", "bracket", "rung", "config"], name="trial_once_per_rung"
-            )
+            ),
+            models.UniqueConstraint(fields=["sweep", "number"], name="trial_number_once"),
         ]
         indexes = [
             models.Index(fields=["sweep", "status"]),
@@ -312,7 +327,7 @@ class Trial(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"trial {self.pk} (sweep {self.sweep_id}, s={self.bracket}, rung {self.rung})"
+        return f"trial #{self.number} (sweep {self.sweep_id}, s={self.bracket}, rung {self.rung})"
 
     @property
     def has_ended(self) -> bool:

@@ -84,12 +84,14 @@ def best_trial(sweep: Sweep) -> Trial | None:
 
 
 def best(sweep: Sweep) -> events.Best | None:
-    """Describe the best trial so far (id, value, params, bracket, rung, resource), or None."""
+    """Describe the best trial so far (id, number, value, params, bracket, rung, resource),
+    or None."""
     trial = best_trial(sweep)
     if trial is None:
         return None
     return {
         "trial": trial.pk,
+        "number": trial.number,
         "value": trial.metric_value,
         "params": trial.config.params,
         "bracket": trial.bracket,

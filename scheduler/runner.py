@@ -74,6 +74,7 @@ class Assignment:
     """
 
     trial: int
+    number: int
     sweep: int
     bracket: int
     rung: int
@@ -142,6 +143,7 @@ def trial_env(a: Assignment, api_url: str) -> dict[str, str]:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.update(
         HBSITE_TRIAL_ID=str(a.trial),
+        HBSITE_TRIAL_NUMBER=str(a.number),
         HBSITE_SWEEP_ID=str(a.sweep),
         HBSITE_BRACKET=str(a.bracket),
         HBSITE_RUNG=str(a.rung),

@@ -72,6 +72,7 @@ def start(trial_id: int, worker: str, runner: str, data_dir: Path | str) -> Assi
     hyperband = spec.hyperband
     return Assignment(
         trial=trial.pk,
+        number=trial.number,
         sweep=trial.sweep_id,
         bracket=trial.bracket,
         rung=trial.rung,

@@ -26,6 +26,7 @@ from . import (
     events,
     hyperband,
     metric_values,
+    numbering,
     placement,
     planning,
     queueing,
@@ -149,11 +150,9 @@ def create_brackets(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -
         )
         configs = Config.objects.bulk_create(rows, batch_size=BATCH_SIZE)
         resource = first.resource_value(kind)
-        Trial.objects.bulk_create(
-            (Trial(sweep=sweep, config=c, bracket=bracket.s, rung=0, resource=resource)
-             for c in configs),
-            batch_size=BATCH_SIZE,
-        )  # fmt: skip
+        trials = (Trial(sweep=sweep, config=c, bracket=bracket.s, rung=0, resource=resource)
+                  for c in configs)  # fmt: skip
+        Trial.objects.bulk_create(numbering.numbered(sweep, trials), batch_size=BATCH_SIZE)
 
 
 def finished_rungs(sweep: Sweep, spec: specs.SweepSpec) -> list[dict[str, Any]]:
@@ -237,9 +236,11 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
     winners = [by_id[pk] for pk in chosen]
     Trial.objects.filter(pk__in=chosen).update(promoted=True)
     Trial.objects.bulk_create(
-        Trial(sweep=sweep, config_id=t.config_id, bracket=s, rung=i + 1, resource=resource,
-              parent=t)
-        for t in winners
+        numbering.numbered(sweep, (
+            Trial(sweep=sweep, config_id=t.config_id, bracket=s, rung=i + 1, resource=resource,
+                  parent=t)
+            for t in winners
+        ))
     )  # fmt: skip
     every = [*up_already, *winners]
     values = [t.metric_value for t in every if metric_values.counts(t.metric_value)]
@@ -275,7 +276,7 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     trial = (
         sweep.trials.filter(met_rule__isnull=False)
         .order_by("met_rule", "id")
-        .only("id", "bracket", "rung", "met_rule", "met_value")
+        .only("id", "number", "bracket", "rung", "met_rule", "met_value")
         .first()
     )
     if trial is None or trial.met_rule is None or trial.met_rule >= len(spec.early_stopping):
@@ -283,13 +284,14 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     rule, value = spec.early_stopping[trial.met_rule], float(trial.met_value or 0.0)
     payload: events.EarlyStopped = {
         "trial": trial.pk,
+        "number": trial.number,
         "metric": rule.metric,
         "value": metric_values.to_wire(value),
         "rule": rule.describe(),
         "bracket": trial.bracket,
         "rung": trial.rung,
     }
-    reason = f"trial {trial.pk}: {rule.metric}={value:g} met {rule.describe()}"
+    reason = f"trial #{trial.number}: {rule.metric}={value:g} met {rule.describe()}"
     end_sweep(sweep, SweepStatus.EARLY_STOPPED, reason, early_stop=payload)
     return True
 
@@ -300,16 +302,17 @@ def dispatch(sweep: Sweep) -> None:
     if free <= 0:
         return
     # Higher rungs first: they finish brackets sooner and their inputs are already known.
-    due = list(
+    rows = list(
         sweep.trials.filter(status=TrialStatus.PENDING)
         .exclude(settling())
         .order_by("-rung", "id")
-        .values_list("id", flat=True)[:free]
+        .values_list("id", "number")[:free]
     )
-    if not due:
+    if not rows:
         return
+    due = [trial_id for trial_id, _ in rows]
     Trial.objects.filter(pk__in=due).update(status=TrialStatus.QUEUED, queued_at=timezone.now())
-    events.emit(sweep, events.TRIAL_QUEUED, {"trials": due})
+    events.emit(sweep, events.TRIAL_QUEUED, {"trials": due, "numbers": [n for _, n in rows]})
     for trial_id, queue in placement.queues(sweep, due).items():
         queueing.request_run(trial_id, queue)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from scheduler import tags as sweep_tags
 from scheduler import yamlsource
 from scheduler.spec_fields import (
     BAD,
@@ -146,7 +147,6 @@ _IGNORED_TOP = {
         "framework": "hbsite runs any command; there is no framework integration",
         "backend": "hbsite runs trials itself",
         "logging": "trial output is captured by hbsite",
-        "tags": "hbsite does not use tags",
         "description": "hbsite does not store a description",
         "settings": "old Polyaxon settings are not read; use hptuning",
         "project": "the sweep belongs to the team it is uploaded to",
@@ -202,7 +202,25 @@ def _assemble(ctx: Context, top: dict[str, Any], params: dict[str, Any]) -> Swee
         params=MappingProxyType(params),
         run=run,
         warnings=tuple(sorted(ctx.warnings)),
+        tags=top["tags"],
     )
+
+
+# --- tags -----------------------------------------------------------------------------------
+
+
+def _tags(ctx: Context, path: Path, value: Any) -> Any:
+    """Check Polyaxon's `tags:` list (see scheduler.tags); a single string is one tag."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return ctx.error(path, f"{dotted(path)} must be a list of strings, got {show(value)}")
+    try:
+        return tuple(sweep_tags.clean(items))
+    except sweep_tags.TagError as exc:
+        for i, message in exc.problems:
+            at = (*path, i) if i >= 0 and not isinstance(value, str) else path
+            ctx.error(at, f"{dotted(at)}: {message}")
+        return BAD
 
 
 # --- run ------------------------------------------------------------------------------------
@@ -247,4 +265,5 @@ _TOP_FIELDS = {
     "params": Field(check_declarations, default={}),
     "hptuning": Field(check_hptuning, required=True),
     "run": Field(_run, required=True),
+    "tags": Field(_tags, default=()),
 }

@@ -211,6 +211,7 @@ class SweepSpec:
     run: Run
     warnings: tuple[Issue, ...]
     bo: BayesianOptimization | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def metric(self) -> Metric | None:
@@ -240,4 +241,5 @@ class SweepSpec:
             "params": dict(self.params),
             "run": asdict(self.run),
             "warnings": [asdict(w) for w in self.warnings],
+            "tags": list(self.tags),
         }

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from . import events, hyperband
+from . import events, hyperband, numbering
 from . import spec as specs
 from .models import Config, Sweep, Trial
 
@@ -116,7 +116,9 @@ def _create(
         for i, (params, origin) in enumerate(made)
     )
     Trial.objects.bulk_create(
-        Trial(sweep=sweep, config=c, bracket=0, rung=0, resource=None) for c in configs
+        numbering.numbered(
+            sweep, (Trial(sweep=sweep, config=c, bracket=0, rung=0, resource=None) for c in configs)
+        )
     )
     payload: events.ConfigsMade = {
         "configs": [

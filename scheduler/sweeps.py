@@ -29,6 +29,7 @@ def create_sweep(text: str, *, team, owner=None, name: str | None = None) -> Swe
             algorithm=spec.algorithm,
             concurrency=spec.concurrency,
             seed=seed,
+            tags=list(spec.tags),
         )
         events.emit(sweep, events.SWEEP_CREATED, {"name": sweep.name, "plan": sweep.plan})
         queueing.request_step(sweep.pk)

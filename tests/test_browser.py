@@ -120,7 +120,7 @@ def test_paste_fix_preview_launch_watch_early_stop_stop_and_clone(page, cast, ce
     expect(banner).to_be_visible(timeout=60_000)
     expect(banner).to_contain_text("loss <= 0.5")
     stopped_by = Sweep.objects.get(pk=early_id).events.get(kind="early_stopped").payload
-    expect(banner).to_contain_text(f"#{stopped_by['trial']}")
+    expect(banner).to_contain_text(f"Trial #{stopped_by['number']} reached")
     expect(page.locator("#sweep-status .badge")).to_have_text("early stopped")
     assert not_reloaded(page)
     shot(page, "07-sweep-early-stopped")

@@ -121,7 +121,7 @@ def test_killing_a_trial_from_the_sweep_page_asks_first(page, cast, sweep):
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.click(f'button[data-kill="{trial.pk}"]')
     wait_for(lambda: asked, timeout=10)
-    assert asked == [f"Kill trial #{trial.pk}?"]
+    assert asked == [f"Kill trial #{trial.number}?"]
     # Declined: the button is not disabled, as it is once a kill is sent, and nothing changed.
     expect(page.locator(f'button[data-kill="{trial.pk}"]')).to_be_enabled()
     assert Trial.objects.get(pk=trial.pk).status == "queued"

@@ -16,7 +16,7 @@ from scheduler import access, export, sharing
 from tests.sharing_world import SWEEP_YAML, add_trial, make_sweep
 
 TRIAL = {
-    "id": 3, "config_id": 2, "bracket": 1, "rung": 0, "resource": 3.0,
+    "id": 812, "number": 3, "config_id": 2, "bracket": 1, "rung": 0, "resource": 3.0,
     "status": "succeeded", "attempt": 1, "metric_value": 0.5, "params": {"x": 0.1, "lr": 2},
 }  # fmt: skip
 
@@ -25,7 +25,8 @@ def test_it_flattens_params_into_columns():
     header = export.columns(["x", "lr"])
     assert header[-2:] == ["param.x", "param.lr"]
     row = export.flat_row(TRIAL, ["x", "lr"])
-    assert row["trial"] == 3 and row["metric"] == 0.5 and row["param.lr"] == 2
+    assert (row["trial"], row["trial_id"]) == (3, 812)
+    assert row["metric"] == 0.5 and row["param.lr"] == 2
     assert list(row) == header
 
 
@@ -72,6 +73,19 @@ def test_it_exports_a_sweeps_trials_through_the_api(cast):
     assert [t["metric"] for t in body["trials"]] == [0.9, 0.1]
 
 
+def test_it_exports_trials_by_their_number_in_the_sweep_with_their_id(cast):
+    other = make_sweep(cast.team, cast.member)
+    add_trial(other, 0.1, 0.5)  # ids are global: this sweep's trials do not start at id 1
+    sweep = make_sweep(cast.team, cast.member)
+    made = [add_trial(sweep, 0.2, 0.9), add_trial(sweep, 0.7, 0.1)]
+    client = APIClient()
+    client.force_login(cast.viewer)
+    text = client.get(f"/api/sweeps/{sweep.pk}/export/?format=csv").content.decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["trial"], r["trial_id"]) for r in rows] == [("1", str(made[0].pk)),
+                                                         ("2", str(made[1].pk))]  # fmt: skip
+
+
 def test_it_exports_the_best_config_and_the_sweep_yaml(cast):
     sweep = make_sweep(cast.team, cast.member)
     add_trial(sweep, 0.2, 0.9)
@@ -79,7 +93,7 @@ def test_it_exports_the_best_config_and_the_sweep_yaml(cast):
     client = APIClient()
     client.force_login(cast.viewer)
     body = yaml.safe_load(client.get(f"/api/sweeps/{sweep.pk}/export/?format=best-yaml").content)
-    assert body["trial"] == best.pk and body["params"]["x"] == 0.7
+    assert (body["trial"], body["trial_id"]) == (2, best.pk) and body["params"]["x"] == 0.7
     assert client.get(f"/api/sweeps/{sweep.pk}/export/?format=yaml").content.decode() == SWEEP_YAML
 
 

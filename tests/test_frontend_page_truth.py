@@ -91,7 +91,7 @@ def test_the_trial_fragment_carries_metric_times_exit_code_and_lineage(client, c
     facts = text_of(live["facts"])
     assert f"{trial.metric_value:.6g}"[:5] in facts
     assert trial.finished_at.strftime("%H:%M:%S") in facts
-    assert f"#{child.pk}" in text_of(live["lineage"])
+    assert f"#{child.number}" in text_of(live["lineage"])
     assert live["seq"] == Sweep.objects.get(pk=sweep.pk).last_seq
 
 

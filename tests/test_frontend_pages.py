@@ -318,7 +318,8 @@ def test_it_shows_a_trial_with_params_lineage_and_output(client, cast, sweep):
     child = sweep.trials.filter(rung=1).select_related("parent").first()
     Trial.objects.filter(pk=child.pk).update(stdout_tail="step 1\nstep 2\n", status="running")
     page = login(client, cast.viewer).get(f"/trials/{child.pk}/").content.decode()
-    assert f"Trial #{child.pk}" in page and "lr" in page and "act" in page
+    assert f"Trial #{child.number}" in page and "lr" in page and "act" in page
+    assert f">{child.pk}</dd>" in page  # the global id, as URLs and the API use it
     assert f"/trials/{child.parent_id}/" in page and "promoted" in page
     assert "step 2" in page
     output = client.get(f"/ui/trials/{child.pk}/output/").json()
@@ -363,7 +364,7 @@ def test_it_downloads_results_as_csv(client, cast, sweep):
     response = login(client, cast.viewer).get(f"/sweeps/{sweep.pk}/export/csv/")
     assert response["Content-Type"] == "text/csv"
     lines = response.content.decode().splitlines()
-    assert lines[0].startswith("trial,config,bracket,rung,resource,status")
+    assert lines[0].startswith("trial,trial_id,config,bracket,rung,resource,status")
     assert lines[0].endswith("param.lr,param.act")
     assert len(lines) == 1 + sweep.trials.count()
 
@@ -382,7 +383,7 @@ def test_it_serves_plotly_from_the_installed_package(client):
 @pytest.mark.parametrize(
     ("path", "limit"),
     [
-        ("/", 5),
+        ("/", 6),
         ("/sweeps/{s}/", 12),
         ("/sweeps/{s}/?p_lr=<0.5&sort=-metric&page=2", 12),
         ("/ui/sweeps/{s}/state/", 8),

@@ -26,6 +26,8 @@ PURE = [
     "scheduler.export",
     "scheduler.webhook_http",
     "scheduler.webhook_messages",
+    "scheduler.tags",
+    "scheduler.notes",
     "hbclient",
 ]
 

@@ -638,7 +638,7 @@ def test_it_points_an_old_top_level_matrix_to_hptuning() -> None:
 
 @pytest.mark.parametrize(
     "section",
-    ["build", "environment", "framework", "logging", "tags", "description", "settings", "backend"],
+    ["build", "environment", "framework", "logging", "description", "settings", "backend"],
 )
 def test_it_warns_for_each_ignored_polyaxon_section(section: str) -> None:
     spec = parse(BASE + f"{section}: {{}}\n")
@@ -648,9 +648,33 @@ def test_it_warns_for_each_ignored_polyaxon_section(section: str) -> None:
 
 
 def test_it_keeps_warnings_sorted_and_in_to_dict() -> None:
-    spec = parse("tags: [a]\n" + BASE + "build: {image: python:3}\n")
+    spec = parse("description: a\n" + BASE + "build: {image: python:3}\n")
     assert [w.line for w in spec.warnings] == [1, 23]
     assert [w["line"] for w in spec.to_dict()["warnings"]] == [1, 23]
+
+
+def test_it_keeps_polyaxon_tags_without_a_warning() -> None:
+    spec = parse("tags: [vision, ' baseline ', Vision]\n" + BASE)
+    assert spec.tags == ("vision", "baseline")
+    assert spec.warnings == ()
+    assert spec.to_dict()["tags"] == ["vision", "baseline"]
+
+
+def test_it_reads_a_single_tag_string_and_no_tags_as_empty() -> None:
+    assert parse("tags: nightly\n" + BASE).tags == ("nightly",)
+    assert parse(BASE).tags == ()
+
+
+def test_it_reports_a_bad_tag_at_its_line_and_column() -> None:
+    found = issues("tags:\n  - ok\n  - [nested]\n  - 'a,b'\n" + BASE)
+    assert [(line, col) for line, col, _ in found] == [(3, 5), (4, 5)]
+    assert "must be a string" in found[0][2] and "comma" in found[1][2]
+
+
+def test_it_refuses_more_tags_than_a_sweep_holds() -> None:
+    many = ", ".join(f"t{i}" for i in range(21))
+    ((line, col, message),) = issues(f"tags: [{many}]\n" + BASE)
+    assert (line, col) == (1, 7) and "at most 20 tags" in message
 
 
 # --- run and templates ----------------------------------------------------------------------

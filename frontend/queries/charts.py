@@ -50,7 +50,10 @@ def curves(sweep: Sweep, get: Any) -> dict[str, Any]:
     )
     running_first = Case(When(status=TrialStatus.RUNNING, then=0), default=1)
     order = [running_first.asc(), *best_first(sweep), "id"]
-    fields = ("id", "config_id", "bracket", "rung", "status", "parent_id", "promoted", "resource")
+    fields = (
+        "id", "number", "config_id", "bracket", "rung", "status", "parent_id", "promoted",
+        "resource",
+    )  # fmt: skip
     trials = list(started.order_by(*order).values(*fields, "metric_value")[:CURVE_TRIALS])
     name = metric_name(sweep)
     per = max(CURVE_POINTS // max(len(trials), 1), 2)
@@ -87,7 +90,7 @@ def parallel(sweep: Sweep) -> dict[str, Any]:
     rows = list(
         Trial.objects.filter(pk__in=Subquery(latest))
         .order_by(*best_first(sweep), "id")
-        .values("id", "rung", "metric_value", "config__params")[:PARALLEL_ROWS]
+        .values("id", "number", "rung", "metric_value", "config__params")[:PARALLEL_ROWS]
     )
     return {
         "params": param_names(sweep),
@@ -95,8 +98,8 @@ def parallel(sweep: Sweep) -> dict[str, Any]:
         "metric": metric_name(sweep),
         "maximize": maximizes(sweep),
         "rows": [
-            {"trial": r["id"], "rung": r["rung"], "metric": r["metric_value"],
-             "params": r["config__params"]}
+            {"trial": r["id"], "number": r["number"], "rung": r["rung"],
+             "metric": r["metric_value"], "params": r["config__params"]}
             for r in rows
         ],
     }  # fmt: skip
@@ -110,16 +113,17 @@ def best_so_far(sweep: Sweep) -> dict[str, Any]:
         sweep.trials.ended()
         .filter(finished_at__isnull=False)
         .order_by("finished_at", "id")
-        .values_list("id", "status", "resource", "parent__resource", "metric_value")
+        .values_list("id", "number", "status", "resource", "parent__resource", "metric_value")
     )
     maximize, spent, best = maximizes(sweep), 0.0, None
-    out: dict[str, list] = {"spent": [], "best": [], "value": [], "trial": []}
-    for trial_id, status, resource, parent_resource, value in rows:
+    out: dict[str, list] = {"spent": [], "best": [], "value": [], "trial": [], "number": []}
+    for trial_id, number, status, resource, parent_resource, value in rows:
         # With resume, a promoted trial continues its parent's run: it only adds the difference.
         spent += (resource or 0) - ((parent_resource or 0) if resume else 0)
         if ranks(status, value):
             best = value if best is None or metric_values.better(value, best, maximize) else best
-        for key, item in (("spent", spent), ("best", best), ("value", value), ("trial", trial_id)):
+        for key, item in (("spent", spent), ("best", best), ("value", value), ("trial", trial_id),
+                          ("number", number)):  # fmt: skip
             out[key].append(item)
     return {"metric": metric_name(sweep), "resource": resource_name(sweep), **out}
 

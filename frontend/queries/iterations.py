@@ -20,6 +20,7 @@ class Iteration:
     std: float | None
     params: dict[str, Any]
     trial: int | None
+    number: int | None
     status: str
     value: float | None
 
@@ -48,7 +49,7 @@ def iteration_table(sweep: Sweep, spec: specs.SweepSpec) -> IterationTable:
     configs = (
         Config.objects.filter(sweep=sweep)
         .order_by("index")
-        .values("id", "index", "origin", "params", "trials__id", "trials__status",
+        .values("id", "index", "origin", "params", "trials__id", "trials__number", "trials__status",
                 "trials__metric_value")
     )  # fmt: skip
     rows = [_row(c) for c in configs]
@@ -75,6 +76,7 @@ def _row(c: dict[str, Any]) -> Iteration:
         std=origin.get("std"),
         params=c["params"],
         trial=c["trials__id"],
+        number=c["trials__number"],
         status=c["trials__status"] or "",
         value=c["trials__metric_value"],
     )

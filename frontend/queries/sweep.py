@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scheduler import access as acl
-from scheduler import events, results, stored
+from scheduler import events, notes, results, stored
 from scheduler import spec as specs
 from scheduler.models import Event, Sweep, Trial
 
@@ -61,6 +61,29 @@ class SweepPage:
     @property
     def can_run(self) -> bool:
         return self.access.allows(acl.MEMBER)
+
+    @property
+    def can_annotate(self) -> bool:
+        return acl.can_annotate(self.access)
+
+    @property
+    def notes(self) -> SweepNotes:
+        return sweep_notes(self.access)
+
+
+@dataclass(frozen=True)
+class SweepNotes:
+    """The sweep's tags and its note, rendered (see scheduler.notes); `linked`: the tags
+    link to the sweeps list (not for a share link's reader, who cannot open it)."""
+
+    sweep: Sweep
+    html: str
+    linked: bool
+
+
+def sweep_notes(found: acl.Access) -> SweepNotes:
+    """Render a sweep's note for whoever reads the page through `found`."""
+    return SweepNotes(found.sweep, notes.render(found.sweep.note), found.share_link is None)
 
 
 def progress_of(table: BracketTable, planned: int) -> Progress:

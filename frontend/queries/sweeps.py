@@ -1,15 +1,20 @@
-"""The sweeps list: one page of sweeps with progress and best value, in four queries."""
+"""The sweeps list: one page of sweeps with progress and best value, in four queries.
+
+What the list shows is narrowed by a `catalog.SweepSearch` (words in the name or tags, a
+tag, status, owner, team); the status tabs count the sweeps the rest of the search finds.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db.models import Count, Max, Min, Q
 
-from scheduler import access
-from scheduler.models import Sweep, SweepStatus, Trial, TrialStatus, ranked_q
+from scheduler import access, catalog
+from scheduler.models import Membership, Sweep, Trial, TrialStatus, ranked_q
 
 from .common import metric_of, page_number
 
@@ -38,52 +43,66 @@ class SweepList:
     page: int
     pages: int
     total: int
-
-
-def status_filter(raw: str | None) -> str:
-    """Return a known sweep status, 'active', or '' (all)."""
-    return raw if raw in (*SweepStatus.values, "active") else ""
+    search: catalog.SweepSearch = catalog.SweepSearch()
 
 
 @dataclass(frozen=True)
 class TabCounts:
-    """What the status tabs and the summary line show: sweeps per status, and the total
-    under the chosen status filter."""
+    """What the status tabs and the summary line show: sweeps per status among those the
+    rest of the search finds, and the total under the chosen status filter."""
 
     status: str
     counts: dict[str, int]
     total: int
+    search: catalog.SweepSearch = catalog.SweepSearch()
 
 
-def tab_counts(user, status: str | None = None) -> TabCounts:
-    """Count the sweeps a user can see per status (one query)."""
-    status = status_filter(status)
-    visible = access.visible_sweeps(user)
-    counts = dict(visible.values_list("status").annotate(n=Count("id")).order_by())
-    total = sum(n for s, n in counts.items() if not status or s in statuses(status))
-    return TabCounts(status, counts, total)
+def tab_counts(user, wanted: catalog.SweepSearch) -> TabCounts:
+    """Count the sweeps a user can see and the search finds, per status (one query)."""
+    found = catalog.search(access.visible_sweeps(user), wanted.without_status())
+    counts = dict(found.values_list("status").annotate(n=Count("id")).order_by())
+    status = wanted.status
+    total = sum(n for s, n in counts.items() if not status or s in catalog.statuses(status))
+    return TabCounts(status, counts, total, wanted)
 
 
-def sweep_list(user, status: str | None = None, page: Any = 1) -> SweepList:
-    """Return one page of the sweeps a user can see, newest first."""
-    tabs = tab_counts(user, status)
-    status, counts, total = tabs.status, tabs.counts, tabs.total
-    visible = access.visible_sweeps(user)
-    chosen = visible.filter(**status_query(status)) if status else visible
-    pages = max(1, math.ceil(total / PAGE_SIZE))
+def sweep_list(user, wanted: catalog.SweepSearch, page: Any = 1) -> SweepList:
+    """Return one page of the sweeps a user can see that the search finds, newest first."""
+    tabs = tab_counts(user, wanted)
+    chosen = catalog.search(access.visible_sweeps(user), wanted)
+    pages = max(1, math.ceil(tabs.total / PAGE_SIZE))
     number = page_number(page, pages)
     start = (number - 1) * PAGE_SIZE
     ordered = chosen.select_related("owner", "team").order_by("-created_at", "-id")
     sweeps = list(ordered[start : start + PAGE_SIZE])
-    return SweepList(rows(sweeps), status, counts, number, pages, total)
+    return SweepList(rows(sweeps), tabs.status, tabs.counts, number, pages, tabs.total, wanted)
 
 
-def statuses(status: str) -> tuple[str, ...]:
-    return tuple(Sweep.ACTIVE) if status == "active" else (status,)
+def link(wanted: catalog.SweepSearch, **changes: Any) -> str:
+    """Return the list's query string ("?q=..&status=..") for the search with `changes`."""
+    fields = {"text": "", "tag": "", "status": "", "owner": "", "team": None}
+    search = catalog.SweepSearch(**{**{k: getattr(wanted, k) for k in fields}, **changes})
+    return "?" + urlencode(search.query_string())
 
 
-def status_query(status: str) -> dict[str, Any]:
-    return {"status__in": statuses(status)}
+def owners_and_teams(user) -> tuple[list[str], list[tuple[int, str]]]:
+    """Return what the owner and team filters offer: the members of the user's teams, and
+    those teams, each by name (one query)."""
+    rows = Membership.objects.filter(team__memberships__user=user).values_list(
+        "team_id", "team__name", "user__username"
+    )
+    teams: dict[int, str] = {}
+    owners: set[str] = set()
+    for team_id, team_name, username in rows:
+        teams[team_id] = team_name
+        owners.add(username)
+    return sorted(owners), sorted(teams.items(), key=lambda item: (item[1], item[0]))
+
+
+def matching_ids(user, wanted: catalog.SweepSearch, ids: list[int]) -> set[int]:
+    """Return which of the given sweeps the user can see and the search finds (one query)."""
+    found = catalog.search(access.visible_sweeps(user).filter(pk__in=ids[:100]), wanted)
+    return set(found.values_list("id", flat=True))
 
 
 def rows(sweeps: list[Sweep]) -> list[SweepRow]:

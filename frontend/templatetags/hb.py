@@ -94,6 +94,7 @@ def sort_link(context: template.Context, key: str) -> str:
 @register.simple_tag(takes_context=True)
 def page_link(context: template.Context, page: int) -> str:
     query = context["request"].GET.copy()
+    query.pop("results", None)  # the sweeps list's live-results fetch, not part of a link
     query["page"] = str(page)
     return "?" + query.urlencode()
 

@@ -9,8 +9,9 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from scheduler import intake, metrics, plan_table, planning, results, yamlsource
+from scheduler import intake, metrics, notes, plan_table, planning, results, yamlsource
 from scheduler import spec as specs
+from scheduler import tags as sweep_tags
 from scheduler.models import Sweep, SweepStatus, Trial, TrialAttempt, TrialStatus
 
 from .errors import BadRequest, PayloadTooLarge, too_large
@@ -111,11 +112,60 @@ def batch_size(body: Any) -> int:
 
 
 class SweepFilter(serializers.Serializer):
-    status = serializers.ChoiceField(choices=SweepStatus.choices, required=False)
+    """The sweeps list's filters (see scheduler.catalog.SweepSearch)."""
+
+    q = serializers.CharField(
+        required=False, max_length=200, help_text="words to find in the name or the tags"
+    )
+    tag = serializers.CharField(
+        required=False, max_length=sweep_tags.MAX_LENGTH, help_text="sweeps with this tag"
+    )
+    status = serializers.ChoiceField(
+        choices=[*SweepStatus.choices, ("active", "created or running")], required=False
+    )
+    owner = serializers.CharField(required=False, max_length=150, help_text="a username")
+    team = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=1)
+
+
+class AnnotationInput(serializers.Serializer):
+    """New tags (the whole list) and/or a new Markdown note; what is left out is kept."""
+
+    tags = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        max_length=sweep_tags.MAX_TAGS * 5,
+        help_text=f"strings of 1 to {sweep_tags.MAX_LENGTH} characters, no comma; at most "
+        f"{sweep_tags.MAX_TAGS}",
+    )
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=notes.MAX_LENGTH + 1000,
+        help_text=f"Markdown, at most {notes.MAX_LENGTH} characters; empty clears it",
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not data:
+            raise serializers.ValidationError("send tags, note or both")
+        if "tags" in data:
+            try:
+                data["tags"] = sweep_tags.clean(data["tags"])
+            except sweep_tags.TagError as exc:
+                raise serializers.ValidationError({"tags": str(exc)}) from None
+        if "note" in data:
+            try:
+                data["note"] = notes.checked(data["note"])
+            except ValueError as exc:
+                raise serializers.ValidationError({"note": str(exc)}) from None
+        return data
 
 
 class TrialFilter(serializers.Serializer):
     sweep = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=1)
+    number = serializers.IntegerField(
+        required=False, max_value=MAX_BIGINT, min_value=1, help_text="#N within its sweep"
+    )
     status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
     bracket = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=0)
     rung = serializers.IntegerField(required=False, max_value=MAX_BIGINT, min_value=0)
@@ -149,7 +199,7 @@ class SweepSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "team", "team_name", "owner", "status", "status_reason",
             "algorithm", "concurrency", "seed", "planned_trials", "last_seq", "paused_at",
-            "run", "created_at", "started_at", "finished_at",
+            "run", "tags", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -183,7 +233,8 @@ class TotalsSerializer(serializers.Serializer):
 
 
 class BestSerializer(serializers.Serializer):
-    trial = serializers.IntegerField()
+    trial = serializers.IntegerField(help_text="the trial's id")
+    number = serializers.IntegerField(help_text="the trial's number within the sweep (#N)")
     value = serializers.FloatField()
     params = serializers.JSONField()
     bracket = serializers.IntegerField()
@@ -197,12 +248,18 @@ class SweepDetailSerializer(SweepSerializer):
     brackets = BracketSerializer(source="progress.brackets", many=True, read_only=True)
     totals = TotalsSerializer(source="progress.totals", read_only=True)
     best = BestSerializer(source="progress.best", allow_null=True, read_only=True)
+    note_html = serializers.SerializerMethodField(help_text="the note rendered and sanitized")
+    note_updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta(SweepSerializer.Meta):
         fields = [
-            *SweepSerializer.Meta.fields, "yaml", "spec", "plan", "brackets", "totals", "best"
+            *SweepSerializer.Meta.fields, "note", "note_html", "note_updated_at",
+            "note_updated_by", "yaml", "spec", "plan", "brackets", "totals", "best",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_note_html(self, sweep: Sweep) -> str:
+        return notes.render(sweep.note)
 
 
 def with_progress(sweep: Sweep) -> Sweep:
@@ -267,8 +324,8 @@ class TrialSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trial
         fields = [
-            "id", "sweep", "config", "bracket", "rung", "params", "origin", "resource", "status",
-            "metric_value", "attempt", "parent", "promoted", "rejected_points", "runner",
+            "id", "number", "sweep", "config", "bracket", "rung", "params", "origin", "resource",
+            "status", "metric_value", "attempt", "parent", "promoted", "rejected_points", "runner",
             "created_at", "queued_at", "started_at", "finished_at", "duration",
         ]  # fmt: skip
         read_only_fields = fields
@@ -276,6 +333,7 @@ class TrialSerializer(serializers.ModelSerializer):
 
 class LineageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    number = serializers.IntegerField()
     rung = serializers.IntegerField()
     resource = serializers.FloatField(allow_null=True)
     status = serializers.CharField()
@@ -315,7 +373,7 @@ class TrialDetailSerializer(TrialSerializer):
     def get_lineage(self, trial: Trial) -> list[dict[str, Any]]:
         """Return the trials of the same config across rungs, lowest rung first."""
         rows = Trial.objects.filter(config_id=trial.config_id).order_by("rung", "id")
-        fields = ("id", "rung", "resource", "status", "metric_value", "promoted")
+        fields = ("id", "number", "rung", "resource", "status", "metric_value", "promoted")
         return list(rows.values(*fields))
 
 
@@ -367,6 +425,7 @@ class AssignmentSerializer(serializers.Serializer):
     """What a runner needs to run the attempt it claimed (scheduler.runner.Assignment)."""
 
     trial = serializers.IntegerField()
+    number = serializers.IntegerField(help_text="the trial's number within its sweep (#1..#N)")
     sweep = serializers.IntegerField()
     bracket = serializers.IntegerField()
     rung = serializers.IntegerField()

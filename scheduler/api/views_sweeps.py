@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from scheduler import access, deletion, stored, sweeps
+from scheduler import access, annotating, catalog, deletion, stored, sweeps
 
 from . import serializers as s
 from .auth import require_sweep, require_team
@@ -32,7 +32,8 @@ def created(request, sweep) -> Response:
 
 
 class SweepList(generics.ListAPIView):
-    """The sweeps of the caller's teams, newest first; POST YAML to create one."""
+    """The sweeps of the caller's teams, newest first, found by words in the name or tags
+    (`q`), a tag, status, owner or team; POST YAML to create one."""
 
     serializer_class = s.SweepSerializer
     parser_classes = YAML_PARSERS
@@ -40,7 +41,7 @@ class SweepList(generics.ListAPIView):
     def get_queryset(self):
         query = s.valid(s.SweepFilter, self.request.query_params)
         sweeps = access.visible_sweeps(self.request.user).select_related("team", "owner")
-        return sweeps.filter(**query)
+        return catalog.search(sweeps, catalog.SweepSearch.from_query(query))
 
     @extend_schema(parameters=[s.SweepFilter])
     def get(self, request, *args, **kwargs):
@@ -62,6 +63,17 @@ class SweepDetail(APIView):
     @extend_schema(responses=s.SweepDetailSerializer)
     def get(self, request, pk: int):
         sweep = require_sweep(request.user, pk).sweep
+        return Response(s.SweepDetailSerializer(s.with_progress(sweep)).data)
+
+    @extend_schema(request=s.AnnotationInput, responses=s.SweepDetailSerializer)
+    def patch(self, request, pk: int):
+        """Set a sweep's tags and/or Markdown note (members and admins of its team)."""
+        sweep = require_sweep(request.user, pk, access.ANNOTATE).sweep
+        data = s.valid(s.AnnotationInput, request.data)
+        annotating.annotate(
+            sweep.pk, request.user, new_tags=data.get("tags"), note=data.get("note")
+        )
+        sweep.refresh_from_db()
         return Response(s.SweepDetailSerializer(s.with_progress(sweep)).data)
 
     @extend_schema(responses={204: None})

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduler', '0006_sweep_control'),
+        ('scheduler', '0007_numbers_tags'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from scheduler import access, planning, scheduling, stored
+from scheduler import access, numbering, planning, scheduling, stored
 from scheduler.models import Config, Membership, RungDecision, Sweep, Team, Trial
 
 YAML = """\
@@ -131,7 +131,7 @@ def build_trials(sweep: Sweep, spec, rng, n_trials: int, now) -> list[Trial]:
             batch_size=5000,
         )
         all_trials += make_rung(sweep, s, 0, rungs[0]["resource"], configs, None, rng, now)
-    Trial.objects.bulk_create(all_trials, batch_size=5000)
+    Trial.objects.bulk_create(numbering.numbered(sweep, all_trials), batch_size=5000)
     grown = {s: 0 for s in brackets}  # the highest rung created per bracket
     for i in range(1, max(len(r) for r in brackets.values())):
         for s in sorted(brackets):
@@ -175,7 +175,7 @@ def promote(sweep, s, i, next_rung, all_trials, rng, now) -> list[Trial]:
     )
     configs = [t.config for t in winners]
     made = make_rung(sweep, s, i + 1, next_rung["resource"], configs, winners, rng, now)
-    return Trial.objects.bulk_create(made, batch_size=5000)
+    return Trial.objects.bulk_create(numbering.numbered(sweep, made), batch_size=5000)
 
 
 def mark_in_progress(all_trials: list[Trial], grown: dict, brackets: dict, rng) -> None:

@@ -88,11 +88,11 @@ export class Charts {
       if (!trial.points.length) continue;
       const trace = byRung.get(trial.rung) || { x: [], y: [], customdata: [], text: [] };
       for (const [step, value] of trial.points) {
-        if (diverged(value)) broken.push({ x: step, value, text: `trial #${trial.id} ${this.metric}` });
+        if (diverged(value)) broken.push({ x: step, value, text: `trial #${trial.number} ${this.metric}` });
         trace.x.push(step);
         trace.y.push(num(value));
         trace.customdata.push(trial.id);
-        trace.text.push(`trial #${trial.id} · bracket ${trial.bracket}`);
+        trace.text.push(`trial #${trial.number} · bracket ${trial.bracket}`);
       }
       trace.x.push(null);
       trace.y.push(null);
@@ -168,7 +168,7 @@ export class Charts {
     if (this.query && !this.matchesQuery(payload)) return;
     let parent = null;
     for (const t of this.trials.values()) if (t.config_id === payload.config && t.rung === payload.rung - 1) parent = t.id;
-    this.trials.set(payload.trial, { id: payload.trial, config_id: payload.config, bracket: payload.bracket,
+    this.trials.set(payload.trial, { id: payload.trial, number: payload.number, config_id: payload.config, bracket: payload.bracket,
       rung: payload.rung, status: "running", parent_id: parent, points: [] });
   }
 
@@ -203,11 +203,11 @@ export class Charts {
     }
     if (!this.bestDrawn) this.bestNode.replaceChildren();
     const direction = this.maximize ? "highest" : "lowest";
-    const broken = data.spent.flatMap((x, i) => (diverged(data.value[i]) ? [{ x, value: data.value[i], text: `trial #${data.trial[i]}` }] : []));
+    const broken = data.spent.flatMap((x, i) => (diverged(data.value[i]) ? [{ x, value: data.value[i], text: `trial #${data.number[i]}` }] : []));
     const traces = [
-      { x: data.spent, y: data.value.map(num), customdata: data.trial, type: data.spent.length > 3000 ? "scattergl" : "scatter",
+      { x: data.spent, y: data.value.map(num), customdata: data.trial, text: data.number.map((n) => `trial #${n}`), type: data.spent.length > 3000 ? "scattergl" : "scatter",
         mode: "markers", name: `trial ${data.metric || "metric"}`, marker: { size: 4, color: "#94a3b8" },
-        hovertemplate: `trial #%{customdata}<br>%{y:.4g}<extra></extra>` },
+        hovertemplate: `%{text}<br>%{y:.4g}<extra></extra>` },
       { x: data.spent, y: data.best.map(num), type: "scatter", mode: "lines", line: { shape: "hv", color: "#2563eb", width: 2.2 },
         name: `best so far (${direction})`, hovertemplate: `best %{y:.4g} after %{x} ${data.resource}<extra></extra>` },
     ];

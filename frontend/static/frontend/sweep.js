@@ -1,9 +1,9 @@
 // The sweep page, live: events in seq order update the bracket table, stats, trial table,
-// event log, charts and the early-stop banner, without a reload.
+// event log, charts, the early-stop banner and the tags and note, without a reload.
 
 import { Charts } from "./charts.js";
 import { SeqSocket } from "./live.js";
-import { el, fmt, getJSON, postForm, swapHTML, throttle, withShare } from "./util.js";
+import { csrfToken, el, fmt, getJSON, postForm, swapHTML, throttle, withShare } from "./util.js";
 
 const root = document.getElementById("sweep");
 const urls = JSON.parse(document.getElementById("sweep-urls").textContent);
@@ -49,6 +49,7 @@ async function refreshState() {
   stateSeq = data.seq;
   swapHTML(document.getElementById("sweep-stats"), data.stats);
   swapHTML(document.getElementById("bracket-live"), data.brackets);
+  showNotes(data.notes);
   setStatus(data.status, data.active);
   setControls(data);
 }
@@ -65,6 +66,37 @@ function setControls(data) {
   if (box.contains(document.activeElement) && document.activeElement.tagName !== "BUTTON") return;
   swapHTML(box, data.controls);
 }
+
+// --- tags and note -----------------------------------------------------------------------
+
+const notesForm = document.getElementById("notes-form");
+
+// Show the tags and note as saved; the edit form follows them only while it is closed, so
+// an edit someone else saves never overwrites what this user is typing.
+function showNotes(html) {
+  swapHTML(document.getElementById("notes-live"), html);
+  const editing = document.getElementById("notes-edit");
+  if (!notesForm || editing?.open) return;
+  notesForm.elements.tags.value = document.getElementById("sweep-tags").dataset.tags;
+  notesForm.elements.note.value = document.getElementById("note-source").content.textContent;
+}
+
+notesForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = document.getElementById("notes-error");
+  const response = await fetch(notesForm.action, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    body: new FormData(notesForm),
+  });
+  const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  error.hidden = response.ok;
+  error.textContent = response.ok ? "" : `Not saved: ${data.error}`;
+  if (!response.ok) return;
+  document.getElementById("notes-edit").open = false;
+  showNotes(data.notes);
+});
 
 function setStatus(status, active) {
   root.dataset.status = status;
@@ -150,7 +182,7 @@ document.addEventListener("click", async (event) => {
   const kill = event.target.closest("button[data-kill]");
   if (!kill) return;
   event.preventDefault();
-  if (!confirm(`Kill trial #${kill.dataset.kill}?`)) return;
+  if (!confirm(`Kill trial #${kill.dataset.number}?`)) return;
   kill.disabled = true;
   await postForm(document.getElementById("kill-form"), kill.getAttribute("formaction")).catch(console.error);
 });
@@ -216,7 +248,7 @@ function addLogLine(event) {
 function showEarlyStop(payload) {
   const banners = document.getElementById("banners");
   if (banners.querySelector(".banner-stop")) return;
-  const link = el("a", { href: withShare(urls.trial.replace("/0/", `/${payload.trial}/`), share), text: `#${payload.trial}` });
+  const link = el("a", { href: withShare(urls.trial.replace("/0/", `/${payload.trial}/`), share), text: `#${payload.number ?? payload.trial}` });
   const value = fmt(payload.value);
   banners.prepend(
     el(

@@ -1,39 +1,54 @@
-// Sweeps list: live status, progress and best value for every row, new sweeps on top, the
-// status tabs' counts and the summary line; every row's age is re-rendered twice a minute.
+// Sweeps list: search by name and tag, filter by status, owner and team, with results as
+// you type; live status, progress and best value for every row, sweeps that start or stop
+// matching the search added or removed, the status tabs' counts and the summary line; every
+// row's age is re-rendered twice a minute.
 
-import { getJSON, liveStatus, socketURL, statusSets, swapHTML, throttle } from "./util.js";
+import { getJSON, liveStatus, socketURL, swapHTML, throttle } from "./util.js";
 
-const table = document.getElementById("sweeps");
+const form = document.getElementById("sweep-search");
+const results = document.getElementById("sweep-results");
 const tabs = document.getElementById("sweep-tabs");
 const summary = document.getElementById("sweeps-summary");
-const wanted = new URLSearchParams(location.search).get("status") || "";
 const pending = new Set();
 const AGES_EVERY_MS = 30_000;
+const TYPING_MS = 250;
 
-function matchesFilter(status) {
-  if (!wanted) return true;
-  if (wanted === "active") return statusSets.sweep_active.includes(status);
-  return status === wanted;
+// The search the page shows, as a query string without the page number.
+function searchQuery() {
+  const query = new URLSearchParams(location.search);
+  query.delete("page");
+  return query;
 }
 
+const table = () => document.getElementById("sweeps");
+
 function visibleIds() {
-  return [...(table?.tBodies[0].rows || [])].map((row) => row.dataset.sweep).filter(Boolean);
+  return [...(table()?.tBodies[0].rows || [])].map((row) => row.dataset.sweep).filter(Boolean);
 }
 
 function applyRows(data) {
-  if (!table) return;
-  const body = table.tBodies[0];
+  const shown = table();
+  if (!shown) {
+    // The list was empty: a sweep that now matches brings the whole result back.
+    if (Object.values(data.matches).some(Boolean)) loadResults().catch(console.error);
+    return;
+  }
+  const body = shown.tBodies[0];
   for (const [id, html] of Object.entries(data.rows)) {
     const template = document.createElement("template");
     template.innerHTML = html.trim();
     const row = template.content.firstElementChild;
     const current = body.querySelector(`tr[data-sweep="${id}"]`);
+    if (current && !data.matches[id]) {
+      current.remove(); // it no longer matches the search (status, tags, ...)
+      continue;
+    }
     if (current) {
       if (Number(current.dataset.seq) > Number(row.dataset.seq)) continue; // stale answer
       const changed = current.dataset.seq !== row.dataset.seq;
       current.replaceWith(row);
       if (!changed) continue; // only its age moved on
-    } else if (table.dataset.page === "1" && matchesFilter(data.status[id])) {
+    } else if (shown.dataset.page === "1" && data.matches[id]) {
       body.prepend(row);
     } else continue;
     row.classList.add("flash-row");
@@ -43,12 +58,48 @@ function applyRows(data) {
 async function refresh() {
   const ids = [...pending];
   pending.clear();
-  const query = new URLSearchParams({ ids: ids.join(","), status: wanted });
+  const query = searchQuery();
+  query.set("ids", ids.join(","));
   const data = await getJSON(`/ui/sweeps/rows/?${query}`);
   applyRows(data);
   swapHTML(tabs, data.tabs);
   summary.textContent = data.summary.trim();
 }
+
+// Fetch the results for the search in the address bar and show them.
+let asked = 0;
+async function loadResults() {
+  const mine = ++asked;
+  const query = searchQuery();
+  query.set("results", "1");
+  const data = await getJSON(`${location.pathname}?${query}`);
+  if (mine !== asked) return; // a newer search is on its way
+  swapHTML(results, data.results);
+  swapHTML(tabs, data.tabs);
+  summary.textContent = data.summary.trim();
+}
+
+function search() {
+  const query = new URLSearchParams(new FormData(form));
+  for (const [key, value] of [...query]) if (!value) query.delete(key);
+  history.replaceState(null, "", `${location.pathname}${query.size ? `?${query}` : ""}`);
+  loadResults().catch(console.error);
+}
+
+let typing = null;
+form?.addEventListener("input", (event) => {
+  if (event.target.name !== "q") return;
+  clearTimeout(typing);
+  typing = setTimeout(search, TYPING_MS);
+});
+form?.addEventListener("change", (event) => {
+  if (event.target.tagName === "SELECT") search();
+});
+form?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  clearTimeout(typing);
+  search();
+});
 
 const refreshSoon = throttle(() => refresh().catch(console.error), 1000);
 

@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hbsite import supervise
+from hbsite import datadir, embedded, supervise
 
 
 def setup_django() -> None:
@@ -69,6 +69,18 @@ def run(args: argparse.Namespace) -> int:
             os.environ[f"HBSITE_{name}"] = str(value)
     for name, value in PLAIN_HTTP.items():
         os.environ.setdefault(name, value)
+    services = embedded.Services(datadir.data_dir(), *embedded.needed(os.environ))
+    if not services:
+        prepare(args)
+        return supervise.main([])  # replaces this process with supervisord
+    # The embedded servers outlive the preparation and supervisord, then stop.
+    with services:
+        prepare(args)
+        return supervise.main([], replace=False)
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Create the database when missing, migrate, and seed the demo unless --no-demo."""
     setup_django()
     from django.core.management import call_command
 
@@ -76,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
     call_command("migrate", interactive=False)
     if not args.no_demo:
         call_command("demo")
-    supervise.main([])  # replaces this process with supervisord
-    return 0
 
 
 def runner(args: argparse.Namespace) -> int:
@@ -105,6 +115,8 @@ def paths(_: argparse.Namespace) -> int:
     print(f"sweeps:           {data / 'sweeps'}")
     print(f"supervisord:      {data / 'supervisor'} (configuration, logs)")
     print(f"beat schedule:    {settings.CELERY_BEAT_SCHEDULE_FILENAME}")
+    print(f"postgresql:       {data / 'postgres'} (when `hbsite run` embeds it)")
+    print(f"valkey:           {data / 'valkey'} (when `hbsite run` embeds it)")
     return 0
 
 

@@ -92,11 +92,7 @@ TEMPLATES = [
 # PostgreSQL through psycopg 3 with Django's connection pool: under an ASGI server Django
 # would otherwise open a connection per request.
 # https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool
-DATABASES = {
-    "default": dj_database_url.parse(
-        env("DATABASE_URL", embedded.default_database_url())
-    )
-}
+DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", embedded.default_database_url()))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", "True"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # With the pool, Django 5.2 turns this into the pool's `check`

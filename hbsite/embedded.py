@@ -101,6 +101,8 @@ class Postgres:
         # cleanup_mode=None: this class stops the server, not the package's atexit hook,
         # which would not run when supervisord's parent is killed.
         server = get_server(self.folder, cleanup_mode=None)
+        if not server.get_postmaster_info().is_running():  # stopped since, in this process
+            server.ensure_postgres_running()
         info = server.get_postmaster_info()
         self.process = info.process
         return database_url(Path(info.socket_dir), int(info.port))

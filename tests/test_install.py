@@ -2,7 +2,7 @@
 directory outside site-packages, and `hbsite run` serving pages and passing /readyz, on the
 test's PostgreSQL and Redis, and on the embedded ones when neither is given nor answering.
 
-Slow (a wheel build and an install, about a minute with pip's cache), so it has its own
+Slow (a wheel build, an install and two runs of the system, a few minutes), so it has its own
 marker: `pytest -m "not install"` leaves it out.
 """
 

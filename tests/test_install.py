@@ -8,9 +8,11 @@ marker: `pytest -m "not install"` leaves it out.
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -177,6 +179,11 @@ def test_hbsite_run_embeds_postgresql_and_redis_when_none_answers(venv, user_env
             pid_in(data / "valkey" / "valkey.pid"),
         ]
     finally:
+        # As `kill PID` would: hbsite run passes it on to supervisord, waits for the
+        # processes (up to 20 s each), then stops the servers.
+        os.kill(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=120)
         stop_process(proc)
     assert proc.returncode == 0
     assert not any(map(alive, servers))

@@ -34,7 +34,9 @@ services:
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-run: setup services
+# No `services` here: `hbsite run` uses the PostgreSQL and Redis that answer on this machine
+# (or DATABASE_URL / REDIS_URL) and otherwise starts private ones in the data directory.
+run: setup
 	bin/run-system
 
 test: setup services browser

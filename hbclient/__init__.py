@@ -6,6 +6,9 @@
     ckpt = hbclient.checkpoint_dir()       # shared across rungs when `resume: true`
     hbclient.report(step=10, loss=0.31)    # one metric line on stdout
 
+`hbclient.Client` (hbclient/client.py) drives hbsite's REST API from a script or a notebook:
+create a sweep, follow it, fetch its trials, best trial and exports.
+
 `report` prints `{"hbsite.metrics": {...}, "step": N}`; the runner records it. A script run
 outside a runner's stdout (or one that prefers HTTP) can use `ApiReporter`, which batches
 points and posts them to the trial's metrics endpoint with the per-trial token.
@@ -26,6 +29,21 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from hbclient.client import (
+    ApiError,
+    Client,
+    ClientError,
+    Progress,
+    ServerUnreachable,
+    SweepYamlError,
+    YamlIssue,
+)
+
+__all__ = [
+    "ApiError", "ApiReporter", "Client", "ClientError", "Progress", "ServerUnreachable",
+    "SweepYamlError", "YamlIssue", "checkpoint_dir", "params", "report", "resource", "wire",
+]  # fmt: skip
 
 METRICS_KEY = "hbsite.metrics"
 

@@ -1,8 +1,10 @@
 """The `hbsite` command (also `python -m hbsite`): the one entry point of an installed hbsite.
 
     hbsite run [--no-demo] [--host H] [--port P] [--runners N]
-        create the database when it is missing, migrate, seed the demo user, team and sweep,
-        then run web + scheduler + runner + beat under supervisord (`make run` calls this)
+        start a private PostgreSQL and Valkey in the data directory when none is given or
+        answering (hbsite/embedded.py), create the database when it is missing, migrate, seed
+        the demo user, team and sweep, then run web + scheduler + runner + notifier + beat
+        under supervisord (`make run` calls this)
     hbsite runner [-c N] [-n NAME] [--runner-name NAME] [--broker URL]
         one runner: a Celery worker on the `trials` queue (and its own `trials@<runner name>`),
         for more trials on this machine, working on the database
@@ -27,7 +29,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from hbsite import supervise
+from hbsite import datadir, embedded, supervise
 
 
 def setup_django() -> None:
@@ -73,6 +75,22 @@ def run(args: argparse.Namespace) -> int:
             os.environ[f"HBSITE_{name}"] = str(value)
     for name, value in PLAIN_HTTP.items():
         os.environ.setdefault(name, value)
+    services = embedded.Services(datadir.data_dir(), *embedded.needed(os.environ))
+    if not services:
+        prepare(args)
+        return supervise.main([])  # replaces this process with supervisord
+    # The embedded servers outlive the preparation and supervisord, then stop.
+    try:
+        with services:
+            prepare(args)
+            return supervise.main([], replace=False)
+    except embedded.EmbeddedError as exc:
+        print(f"hbsite run: {exc}", file=sys.stderr)
+        return 1
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Create the database when missing, migrate, and seed the demo unless --no-demo."""
     setup_django()
     from django.core.management import call_command
 
@@ -80,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
     call_command("migrate", interactive=False)
     if not args.no_demo:
         call_command("demo")
-    supervise.main([])  # replaces this process with supervisord
-    return 0
 
 
 def runner(args: argparse.Namespace) -> int:
@@ -145,6 +161,8 @@ def paths(_: argparse.Namespace) -> int:
     print(f"sweeps:           {data / 'sweeps'}")
     print(f"supervisord:      {data / 'supervisor'} (configuration, logs)")
     print(f"beat schedule:    {settings.CELERY_BEAT_SCHEDULE_FILENAME}")
+    print(f"postgresql:       {data / 'postgres'} (when `hbsite run` embeds it)")
+    print(f"valkey:           {data / 'valkey'} (when `hbsite run` embeds it)")
     return 0
 
 

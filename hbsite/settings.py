@@ -8,12 +8,11 @@ import socket
 from pathlib import Path
 
 import dj_database_url
-import platformdirs
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-# A source checkout (manage.py beside the package) keeps its data in var/data; an installed
-# package keeps it in the user's data directory, never in site-packages.
-SOURCE_CHECKOUT = (BASE_DIR / "manage.py").is_file() and (BASE_DIR / "pyproject.toml").is_file()
+from hbsite import datadir, embedded
+
+BASE_DIR = datadir.BASE_DIR
+SOURCE_CHECKOUT = datadir.SOURCE_CHECKOUT
 
 
 def env(name: str, default: str = "") -> str:
@@ -94,11 +93,7 @@ TEMPLATES = [
 # PostgreSQL through psycopg 3 with Django's connection pool: under an ASGI server Django
 # would otherwise open a connection per request.
 # https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool
-DATABASES = {
-    "default": dj_database_url.parse(
-        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hbsite")
-    )
-}
+DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", embedded.default_database_url()))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_POOL", "True"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # With the pool, Django 5.2 turns this into the pool's `check`
@@ -134,7 +129,7 @@ STATIC_ROOT = Path(env("STATIC_ROOT")) if env("STATIC_ROOT") else None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env("REDIS_URL", embedded.default_redis_url())
 # Put before every Redis key hbsite writes (Celery's queues and bindings, the channel layer's
 # groups and channels), so that several hbsites, or test runs, can share one Redis database.
 HBSITE_REDIS_PREFIX = env("HBSITE_REDIS_PREFIX")
@@ -179,11 +174,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # hbsite's own settings.
-DEFAULT_DATA_DIR = (
-    BASE_DIR / "var" / "data" if SOURCE_CHECKOUT else Path(platformdirs.user_data_dir("hbsite"))
-)
-# Checkpoints, sweep folders, supervisord's configuration and logs, beat's schedule.
-HBSITE_DATA_DIR = Path(env("HBSITE_DATA_DIR", str(DEFAULT_DATA_DIR))).resolve()
+# Checkpoints, sweep folders, supervisord's configuration and logs, beat's schedule, and the
+# embedded PostgreSQL's and Valkey's data when `hbsite run` started them.
+HBSITE_DATA_DIR = datadir.data_dir()
 # What a relative `run.workdir` is resolved against, and where the processes run.
 HBSITE_WORKDIR_BASE = Path(
     env("HBSITE_WORKDIR_BASE", str(BASE_DIR if SOURCE_CHECKOUT else HBSITE_DATA_DIR))

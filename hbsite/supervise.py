@@ -14,15 +14,19 @@ HBSITE_RUNNERS. The programs run in HBSITE_WORKDIR_BASE.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
+import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 CELERY = [sys.executable, "-m", "celery", "-A", "hbsite"]
 MAX_SOCKET_PATH = 100
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 WORKER_FLAGS = ["--pool", "threads", "--without-gossip", "--without-mingle", "-l", "INFO"]
 
 
@@ -113,16 +117,39 @@ def folders() -> tuple[Path, Path]:
     return path, workdir
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], replace: bool = True) -> int:
+    """Write the configuration and run supervisord: in place of this process (`replace`), or
+    as its child until it ends, passing on SIGINT, SIGTERM and SIGHUP; return its exit code."""
     folder, workdir = folders()
     text = config(folder, dict(os.environ), workdir)
     if "--print" in argv:
         sys.stdout.write(text)
-        return
+        return 0
     path = folder / "supervisord.conf"
     path.write_text(text, encoding="utf-8")
     supervisord = str(Path(sys.executable).parent / "supervisord")
-    exec_replacing(supervisord, [supervisord, "-c", str(path)])
+    if replace:
+        exec_replacing(supervisord, [supervisord, "-c", str(path)])
+    return run_child([supervisord, "-c", str(path)])
+
+
+def run_child(argv: list[str]) -> int:
+    """Run `argv` until it exits, passing this process's SIGINT, SIGTERM and SIGHUP on to it
+    (a Ctrl-C reaches both already; this one then just waits). Return its exit code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    proc = subprocess.Popen(argv)
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def exec_replacing(program: str, argv: list[str]) -> None:

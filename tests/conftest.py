@@ -43,6 +43,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def pid_in(path: Path) -> int:
+    """Return the pid on the first line of a pid file (PostgreSQL's postmaster.pid, ...)."""
+    return int(path.read_text().split()[0])
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, ended but not yet reaped, does not)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.fixture(scope="session")
 def server_port() -> int:
     return free_port()

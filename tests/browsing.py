@@ -35,12 +35,16 @@ DESKTOP = {"width": 1440, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 # The impacts that fail a page; axe also reports "moderate" and "minor" ones.
 BLOCKING = ("critical", "serious")
+# How long a page load, an action or an `expect` may wait. On a loaded 2-core machine a live
+# update or a first page render can take many seconds; these bound a hang, they time nothing.
+WAIT_MS = 45_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def open_page(browser: Browser, base_url: str, viewport: dict[str, int] = DESKTOP, **options):
     """Open a fresh context and page; return (context, page, errors raised in the page)."""
     context = browser.new_context(base_url=base_url, viewport=viewport, **options)
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

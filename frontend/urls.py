@@ -47,6 +47,7 @@ urlpatterns = [
     path("ui/sweeps/<int:sweep_id>/curves/", views_charts.curves, name="ui-curves"),
     path("ui/sweeps/<int:sweep_id>/parallel/", views_charts.parallel, name="ui-parallel"),
     path("ui/sweeps/<int:sweep_id>/best/", views_charts.best, name="ui-best"),
+    path("ui/sweeps/<int:sweep_id>/importance/", views_charts.importance, name="ui-importance"),
     path("ui/trials/<int:trial_id>/output/", views_trials.trial_output, name="ui-trial-output"),
     path("ui/trials/<int:trial_id>/live/", views_trials.trial_live, name="ui-trial-live"),
     path("ui/trials/<int:trial_id>/metrics/", views_trials.trial_metrics, name="ui-trial-metrics"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-NUMBER = serializers.JSONField(help_text='a number, or "NaN", "Infinity", "-Infinity"')
+def number(**kwargs) -> serializers.JSONField:
+    """A metric value: a number, or "NaN", "Infinity", "-Infinity" (see metric_values)."""
+    return serializers.JSONField(help_text='a number, or "NaN", "Infinity", "-Infinity"', **kwargs)
 
 
 class ImportanceQuery(serializers.Serializer):
@@ -39,7 +41,7 @@ class ParamShare(serializers.Serializer):
 class SlicePoint(serializers.Serializer):
     trial = serializers.IntegerField()
     params = serializers.DictField()
-    value = NUMBER
+    value = number()
 
 
 class ImportanceSerializer(serializers.Serializer):
@@ -70,7 +72,7 @@ class TrialCompareRow(serializers.Serializer):
     rung = serializers.IntegerField()
     resource = serializers.FloatField(allow_null=True)
     resource_name = serializers.CharField()
-    metric_value = NUMBER
+    metric_value = number()
     params = serializers.DictField()
     curves = serializers.DictField(help_text="metric name -> [[step, value], ...]")
 
@@ -84,8 +86,8 @@ class TrialCompareSerializer(serializers.Serializer):
 
 class BestSoFar(serializers.Serializer):
     spent = serializers.ListField(child=serializers.FloatField())
-    best = serializers.ListField(child=NUMBER)
-    value = serializers.ListField(child=NUMBER)
+    best = serializers.ListField(child=number())
+    value = serializers.ListField(child=number())
     trial = serializers.ListField(child=serializers.IntegerField())
 
 
@@ -101,7 +103,7 @@ class SweepCompareRow(serializers.Serializer):
     resource_name = serializers.CharField()
     plan = serializers.DictField()
     matrix = serializers.DictField(child=serializers.CharField())
-    best = NUMBER
+    best = number()
     best_trial = serializers.IntegerField(allow_null=True)
     best_so_far = BestSoFar()
 

@@ -2,6 +2,7 @@
 // event log, charts and the early-stop banner, without a reload.
 
 import { Charts } from "./charts.js";
+import { Importance } from "./importance.js";
 import { SeqSocket } from "./live.js";
 import { el, fmt, getJSON, postForm, swapHTML, throttle, withShare } from "./util.js";
 
@@ -21,6 +22,8 @@ const charts = new Charts({
   maximize: root.dataset.maximize === "1",
   resource: root.dataset.resource,
 });
+
+const importance = new Importance({ url: urls.importance, plotly: urls.plotly, share, resource: root.dataset.resource, trial: urls.trial });
 
 function tableQuery() {
   const query = new URLSearchParams(location.search);
@@ -220,6 +223,7 @@ function onEvent(event) {
   refreshStateSoon();
   if (TABLE_EVENTS.has(event.kind)) refreshTableSoon();
   charts.onEvent(event);
+  importance.onEvent(event);
 }
 
 new SeqSocket(urls.socket, {
@@ -231,3 +235,4 @@ new SeqSocket(urls.socket, {
 });
 
 charts.start(chartQuery()).catch(console.error);
+importance.load().catch(console.error);

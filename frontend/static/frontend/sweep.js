@@ -3,6 +3,7 @@
 
 import { Charts } from "./charts.js";
 import { Importance } from "./importance.js";
+import { Picker } from "./picker.js";
 import { SeqSocket } from "./live.js";
 import { el, fmt, getJSON, postForm, swapHTML, throttle, withShare } from "./util.js";
 
@@ -24,6 +25,8 @@ const charts = new Charts({
 });
 
 const importance = new Importance({ url: urls.importance, plotly: urls.plotly, share, resource: root.dataset.resource, trial: urls.trial });
+
+new Picker(document.getElementById("compare-trials"), tableBox, { min: 2, max: 10, noun: "trial", share });
 
 function tableQuery() {
   const query = new URLSearchParams(location.search);

@@ -1,6 +1,7 @@
 // Sweeps list: live status, progress and best value for every row, new sweeps on top, the
 // status tabs' counts and the summary line; every row's age is re-rendered twice a minute.
 
+import { Picker } from "./picker.js";
 import { getJSON, liveStatus, socketURL, statusSets, swapHTML, throttle } from "./util.js";
 
 const table = document.getElementById("sweeps");
@@ -9,6 +10,8 @@ const summary = document.getElementById("sweeps-summary");
 const wanted = new URLSearchParams(location.search).get("status") || "";
 const pending = new Set();
 const AGES_EVERY_MS = 30_000;
+
+if (table) new Picker(document.getElementById("compare-sweeps"), table, { min: 2, max: 5, noun: "sweep" });
 
 function matchesFilter(status) {
   if (!wanted) return true;

@@ -105,8 +105,13 @@ def test_the_example_trainer_says_what_to_install_without_the_extra(venv, user_e
 @pytest.mark.django_db(transaction=True)
 def test_hbsite_run_serves_pages_and_becomes_ready(venv, user_env, process_env, tmp_path):
     port = free_port()
-    keep = ("DATABASE_URL", "REDIS_URL", "HBSITE_REDIS_PREFIX", "HBSITE_HEARTBEAT_SECONDS",
-            "HBSITE_LOST_AFTER_SECONDS")
+    keep = (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "HBSITE_REDIS_PREFIX",
+        "HBSITE_HEARTBEAT_SECONDS",
+        "HBSITE_LOST_AFTER_SECONDS",
+    )
     env = {**user_env, **{k: process_env[k] for k in keep}, "HBSITE_PORT": str(port),
            "HBSITE_RUNNERS": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
     log = tmp_path / "run.log"

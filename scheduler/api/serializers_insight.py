@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+
 def number(**kwargs) -> serializers.JSONField:
     """A metric value: a number, or "NaN", "Infinity", "-Infinity" (see metric_values)."""
     return serializers.JSONField(help_text='a number, or "NaN", "Infinity", "-Infinity"', **kwargs)

@@ -20,6 +20,7 @@ PURE = {
     "scheduler.space_sampling", "scheduler.space_traps", "scheduler.spec", "scheduler.spec_fields",
     "scheduler.spec_hptuning", "scheduler.spec_limits", "scheduler.spec_templates",
     "scheduler.spec_types", "scheduler.spec_bo", "scheduler.bayes", "scheduler.yamlsource",
+    "scheduler.importance",
     "hbclient",
 }  # fmt: skip
 # The edges: Celery tasks, the API, management commands, pages, consumers and the project.

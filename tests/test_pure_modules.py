@@ -24,6 +24,7 @@ PURE = [
     "scheduler.planning",
     "scheduler.space_traps",
     "scheduler.export",
+    "scheduler.importance",
     "hbclient",
 ]
 

@@ -53,7 +53,6 @@ def test_importance_and_slices_follow_the_sweep_live(page, cast, sweep):
     captions = page.locator("#chart-slices figcaption")
     expect(captions).to_have_count(2)
     expect(captions.first).to_contain_text("lr")  # loss = lr: lr explains the ranking
-    page.locator("#importance").scroll_into_view_if_needed()
     fits(page, "insight-importance-1440", DESKTOP["width"])
 
     # Two more rungs at num_steps 3 end (5 + 3 trials): the card moves up to that rung.
@@ -88,7 +87,7 @@ def test_picked_trials_open_side_by_side(page, cast, sweep):
 
 
 def test_picked_sweeps_open_side_by_side(page, cast, sweep):
-    other = off_thread(lambda: started_sweep(cast.team, cast.admin, tiny_yaml(name="rival")))
+    other = off_thread(lambda: started_sweep(cast.team, cast.admin, tiny_yaml(name="rival", seed=3)))
     off_thread(lambda: finish_rung(other, 2, 0))
     sign_in(page, "viewer")
     for sweep_id in (sweep.pk, other.pk):
@@ -102,13 +101,13 @@ def test_picked_sweeps_open_side_by_side(page, cast, sweep):
 
 
 def test_the_pages_fit_a_phone(browser, asgi_server, cast, sweep):
-    other = off_thread(lambda: started_sweep(cast.team, cast.admin, tiny_yaml(name="rival")))
+    other = off_thread(lambda: started_sweep(cast.team, cast.admin, tiny_yaml(name="rival", seed=3)))
+    off_thread(lambda: finish_rung(other, 2, 0))
     context, page, errors = open_page(browser, asgi_server, PHONE)
     sign_in(page, "viewer")
     page.goto(f"/sweeps/{sweep.pk}/")
     expect(summary(page)).to_contain_text("Rests on 9 trials")
     expect(page.locator("#chart-slices .main-svg").first).to_be_visible()
-    page.locator("#importance").scroll_into_view_if_needed()
     fits(page, "insight-importance-390", PHONE["width"])
     ids = ",".join(str(t.pk) for t in sweep.trials.filter(bracket=2, rung=0).order_by("id")[:3])
     page.goto(f"/compare/trials/?ids={ids}")

@@ -13,8 +13,10 @@ const node = document.getElementById("chart-compare");
 
 function layout(x, y) {
   return {
-    font: FONT, margin: { l: 56, r: 16, t: 8, b: 44 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
-    hovermode: "closest", showlegend: true, legend: { orientation: "h", y: -0.22, x: 0, font: { size: 11 } },
+    // The legend sits above the plot: below it, it would cover the axis title on a phone.
+    font: FONT, margin: { l: 56, r: 16, t: 12, b: 44 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+    hovermode: "closest", showlegend: true,
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
     xaxis: { title: { text: x }, gridcolor: "#eef0f3", zeroline: false },
     yaxis: { title: { text: y }, gridcolor: "#eef0f3", zeroline: false },
     yaxis9: DIVERGED_AXIS,

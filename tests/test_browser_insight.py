@@ -13,8 +13,16 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from scheduler.models import Sweep
-from tests.browsing import DESKTOP, PHONE, off_thread, open_page, page_width, shot, sign_in
-from tests.browsing import sticking_out
+from tests.browsing import (
+    DESKTOP,
+    PHONE,
+    off_thread,
+    open_page,
+    page_width,
+    shot,
+    sign_in,
+    sticking_out,
+)
 from tests.sweeps import finish_rung, started_sweep, tiny_yaml
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,6 +38,11 @@ def sweep(cast) -> Sweep:
         return made
 
     return off_thread(make)
+
+
+def rival(cast) -> Sweep:
+    """A second tiny sweep, seeded apart so its line differs from the first's."""
+    return started_sweep(cast.team, cast.admin, tiny_yaml(name="rival", seed=3))
 
 
 def fits(page: Page, name: str, width: int) -> None:
@@ -87,7 +100,7 @@ def test_picked_trials_open_side_by_side(page, cast, sweep):
 
 
 def test_picked_sweeps_open_side_by_side(page, cast, sweep):
-    other = off_thread(lambda: started_sweep(cast.team, cast.admin, tiny_yaml(name="rival", seed=3)))
+    other = off_thread(lambda: rival(cast))
     off_thread(lambda: finish_rung(other, 2, 0))
     sign_in(page, "viewer")
     for sweep_id in (sweep.pk, other.pk):
@@ -101,7 +114,7 @@ def test_picked_sweeps_open_side_by_side(page, cast, sweep):
 
 
 def test_the_pages_fit_a_phone(browser, asgi_server, cast, sweep):
-    other = off_thread(lambda: started_sweep(cast.team, cast.admin, tiny_yaml(name="rival", seed=3)))
+    other = off_thread(lambda: rival(cast))
     off_thread(lambda: finish_rung(other, 2, 0))
     context, page, errors = open_page(browser, asgi_server, PHONE)
     sign_in(page, "viewer")

@@ -7,10 +7,14 @@ not. Random, grid and bo sweeps have one level. By default the highest level wit
 `importance.MIN_TRIALS` usable trials is used: the most resource, the most telling ranking.
 
 Usable trials follow `models.ranked_q` (succeeded or stopped, a value that is not NaN):
-failed, lost and NaN trials are counted as excluded, never fitted. The forest's result is
-cached under a digest of its exact input (trial ids, params and values), so it is computed
-once per change of the level's finished trials, not once per request (measured: 0.6 s for
-10 trials, 1.5 s for 1,000 on one core; scikit-learn's first import adds about 4 s).
+failed, lost and NaN trials are counted as excluded, never fitted.
+
+Fitting takes seconds (measured on one core: 0.6 s for 10 trials, 1.5 s for 1,000, plus about
+4 s for scikit-learn's first import in a process), too long for a web request: under ASGI it
+would hold the thread every synchronous view shares. So a request only reads the result from
+the shared Redis cache ("analysis"), keyed by a digest of its exact input (trial ids, params,
+values); on a miss it answers `pending` and queues the `importance` task, once per sweep at a
+time, which computes every rung with enough trials on the scheduler's worker.
 """
 
 from __future__ import annotations
@@ -21,14 +25,15 @@ import math
 import random
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db.models import Count, Q
 
-from . import importance, metric_values, stored
+from . import importance, queueing, stored
 from .models import Sweep, Trial, ranked_q
 
 MAX_ROWS = 1000  # a seeded sample of a bigger level is fitted, and says so
 CACHE_SECONDS = 24 * 3600
+QUEUED_SECONDS = 60  # a sweep's task is queued again only after this, or once it ran
 
 
 def levels(sweep: Sweep) -> list[dict[str, Any]]:
@@ -74,34 +79,57 @@ def sweep_importance(sweep: Sweep, resource: float | None = None) -> dict[str, A
     """Return importance and slice points at one level of a sweep (see the module doc).
 
     Keys: metric, maximize, levels, level (the one used, or None), available (False when
-    scikit-learn is missing or trials are too few), reason (why not, else ''), params (each
-    with name, kind, scale, share, drop, spread, from most to least important), trials (the
-    count the result rests on), sampled_from, fit (out-of-bag R²) and points (trial, params,
-    value as on the wire) for slice plots. `resource` not among the levels: level None.
+    scikit-learn is missing, trials are too few or the result is still being computed),
+    pending (True while it is), reason (why not available, else ''), params (each with name,
+    kind, scale, share, drop, spread, from most to least important), trials (the count the
+    result rests on), sampled_from, fit (out-of-bag R²), method and points (trial, params,
+    value) for slice plots. `resource` not among the levels: level None.
     """
     spec = stored.spec_of(sweep)
     metric = spec.metric
     kinds = {p.name: p.kind for p in spec.matrix.params}
     found = levels(sweep)
     level = choose(found, resource)
+    rows = usable_rows(sweep, level["resource"]) if level else []
     out: dict[str, Any] = {
         "metric": metric.name if metric else None,
         "maximize": bool(metric and metric.maximize),
         "levels": found, "level": level, "min_trials": importance.MIN_TRIALS,
-        "available": False, "reason": "", "method": "", "trials": 0, "sampled_from": 0, "fit": None,
+        "available": False, "pending": False, "method": "", "trials": 0,
+        "sampled_from": len(rows), "fit": None,
+        "reason": unavailable_reason(metric is not None, level, len(rows)),
         "params": [{"name": n, "kind": k, "scale": None, "share": None, "drop": None,
                     "spread": None} for n, k in kinds.items()],
-        "points": [],
+        "points": [{"trial": t, "params": p, "value": v} for t, p, v in rows],
     }  # fmt: skip
-    rows = usable_rows(sweep, level["resource"]) if level else []
-    out["points"] = [
-        {"trial": t, "params": p, "value": metric_values.to_wire(v)} for t, p, v in rows
-    ]
-    out["sampled_from"] = len(rows)
-    out["reason"] = unavailable_reason(metric is not None, level, len(rows))
     if out["reason"]:
         return out
-    return out | fitted(sweep, rows, kinds)
+    result = caches["analysis"].get(cache_key(sweep, rows, kinds))
+    if result is None:
+        request(sweep.pk)
+        return out | {"pending": True, "reason": "Computing importance…"}
+    return out | result
+
+
+def request(sweep_id: int) -> None:
+    """Queue the importance task for a sweep unless one is already waiting."""
+    if caches["analysis"].add(queued_key(sweep_id), 1, QUEUED_SECONDS):
+        queueing.request_importance(sweep_id)
+
+
+def compute(sweep_id: int) -> None:
+    """Compute and cache the importance at every level of a sweep with enough usable trials
+    that is not cached yet (the `importance` task's body); a failure is cached as a reason."""
+    sweep = Sweep.objects.filter(pk=sweep_id).first()
+    caches["analysis"].delete(queued_key(sweep_id))
+    if sweep is None:
+        return
+    kinds = {p.name: p.kind for p in stored.spec_of(sweep).matrix.params}
+    for level in levels(sweep):
+        rows = usable_rows(sweep, level["resource"])
+        key = cache_key(sweep, rows, kinds)
+        if len(rows) >= importance.MIN_TRIALS and caches["analysis"].get(key) is None:
+            caches["analysis"].set(key, fitted(sweep, rows, kinds), CACHE_SECONDS)
 
 
 def unavailable_reason(has_metric: bool, level: dict[str, Any] | None, usable: int) -> str:
@@ -118,26 +146,34 @@ def unavailable_reason(has_metric: bool, level: dict[str, Any] | None, usable: i
     return importance.missing() or ""
 
 
+def sample(sweep: Sweep, rows: list[tuple[int, dict, float]]) -> list[tuple[int, dict, float]]:
+    """Return the rows, or a seeded sample of MAX_ROWS of them, in id order."""
+    if len(rows) <= MAX_ROWS:
+        return rows
+    return sorted(random.Random(sweep.seed).sample(rows, MAX_ROWS))
+
+
 def fitted(sweep: Sweep, rows: list[tuple[int, dict, float]], kinds: dict[str, str]) -> dict:
-    """Return the cached or freshly computed importance of these rows (a sample of MAX_ROWS)."""
-    if len(rows) > MAX_ROWS:
-        rows = sorted(random.Random(sweep.seed).sample(rows, MAX_ROWS))
-    key = "hbsite:importance:" + digest(sweep.pk, rows, kinds)
-    cached = cache.get(key)
-    if cached is None:
+    """Return the importance of these rows (a sample of MAX_ROWS), as the response's keys."""
+    rows = sample(sweep, rows)
+    try:
         result = importance.compute([r[1] for r in rows], [r[2] for r in rows], kinds, sweep.seed)
-        cached = {
-            "available": True, "trials": result.trials, "method": result.method,
-            "fit": result.fit if result.fit is None or math.isfinite(result.fit) else None,
-            "params": [{"name": p.name, "kind": kinds[p.name], "scale": p.scale,
-                        "share": p.share, "drop": p.drop, "spread": p.spread}
-                       for p in result.params],
-        }  # fmt: skip
-        cache.set(key, cached, CACHE_SECONDS)
-    return cached
+    except Exception as error:  # shown on the page instead of a result that never comes
+        return {"reason": f"Importance could not be computed: {error}"}
+    return {
+        "available": True, "trials": result.trials, "method": result.method,
+        "fit": result.fit if result.fit is None or math.isfinite(result.fit) else None,
+        "params": [{"name": p.name, "kind": kinds[p.name], "scale": p.scale,
+                    "share": p.share, "drop": p.drop, "spread": p.spread}
+                   for p in result.params],
+    }  # fmt: skip
 
 
-def digest(sweep_id: int, rows: list[tuple[int, dict, float]], kinds: dict[str, str]) -> str:
-    """Return a digest of exactly what the forest is fitted to."""
-    body = json.dumps([sweep_id, kinds, rows], sort_keys=True, default=str, allow_nan=True)
-    return hashlib.sha256(body.encode()).hexdigest()
+def cache_key(sweep: Sweep, rows: list[tuple[int, dict, float]], kinds: dict[str, str]) -> str:
+    """Return the cache key of exactly what the forest is fitted to."""
+    body = json.dumps([sweep.pk, kinds, sample(sweep, rows)], sort_keys=True, allow_nan=True)
+    return "hbsite:importance:" + hashlib.sha256(body.encode()).hexdigest()
+
+
+def queued_key(sweep_id: int) -> str:
+    return f"hbsite:importance-queued:{sweep_id}"

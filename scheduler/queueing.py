@@ -12,6 +12,7 @@ from django.db import transaction
 
 ADVANCE = "scheduler.tasks.advance"
 RUN_TRIAL = "scheduler.tasks.run_trial"
+IMPORTANCE = "scheduler.tasks.importance"
 
 
 def send(task: str, object_id: int) -> None:
@@ -27,3 +28,8 @@ def request_step(sweep_id: int) -> None:
 def request_run(trial_id: int) -> None:
     """Queue a trial for a runner once the current transaction commits."""
     transaction.on_commit(lambda: send(RUN_TRIAL, trial_id))
+
+
+def request_importance(sweep_id: int) -> None:
+    """Queue the computation of a sweep's parameter importance (see scheduler.analysis)."""
+    transaction.on_commit(lambda: send(IMPORTANCE, sweep_id))

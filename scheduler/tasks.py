@@ -13,7 +13,7 @@ broken one, so the retry starts on a fresh connection. Both tasks are idempotent
 
 from celery import shared_task
 
-from . import dbretry, queueing, runner, scheduling, trials
+from . import analysis, dbretry, queueing, runner, scheduling, trials
 from .models import Sweep
 
 RETRY_ON_DATABASE_ERRORS = {
@@ -46,3 +46,10 @@ def reconcile() -> None:
         queueing.send(queueing.RUN_TRIAL, trial_id)
     for sweep_id in Sweep.objects.active().values_list("id", flat=True):
         queueing.send(queueing.ADVANCE, sweep_id)
+
+
+@shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
+def importance(sweep_id: int) -> None:
+    """Compute a sweep's parameter importance at every rung with enough trials (queue
+    `scheduler`), off the web server's request path."""
+    analysis.compute(sweep_id)

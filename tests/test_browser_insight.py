@@ -4,7 +4,8 @@ sweeps list, and the compare pages draw their charts. Every page is shot at 1440
 wide, fits the screen and passes axe.
 
 No Celery worker runs here: rungs finish through the scheduler's own functions (off the
-Playwright thread, so their events are published), as in test_browser_live.
+Playwright thread, so their events are published), as in test_browser_live, and the test runs
+the importance task the page asked for (test_importance has a worker run it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from scheduler import tasks
 from scheduler.models import Sweep
 from tests.browsing import (
     DESKTOP,
@@ -57,10 +59,17 @@ def summary(page: Page):
     return page.locator("#importance-summary")
 
 
+def computed(page: Page, sweep: Sweep) -> None:
+    """Wait for the page to ask for importance, then compute it as the scheduler would."""
+    expect(summary(page)).to_contain_text("Computing importance")
+    off_thread(lambda: tasks.importance(sweep.pk))
+
+
 def test_importance_and_slices_follow_the_sweep_live(page, cast, sweep):
     sign_in(page, "viewer")
     page.goto(f"/sweeps/{sweep.pk}/")
     page.evaluate("window.__notReloaded = true")
+    computed(page, sweep)
     expect(summary(page)).to_contain_text("Rests on 9 trials at num_steps 1")
     expect(page.locator("#chart-importance .main-svg").first).to_be_visible()
     captions = page.locator("#chart-slices figcaption")
@@ -70,6 +79,7 @@ def test_importance_and_slices_follow_the_sweep_live(page, cast, sweep):
 
     # Two more rungs at num_steps 3 end (5 + 3 trials): the card moves up to that rung.
     off_thread(lambda: (finish_rung(sweep, 1, 0), finish_rung(sweep, 2, 1)))
+    computed(page, sweep)
     expect(summary(page)).to_contain_text("Rests on 8 trials at num_steps 3", timeout=30_000)
     expect(page.locator("#importance-level option:checked")).to_contain_text("num_steps 3")
     assert page.evaluate("window.__notReloaded === true")
@@ -119,6 +129,7 @@ def test_the_pages_fit_a_phone(browser, asgi_server, cast, sweep):
     context, page, errors = open_page(browser, asgi_server, PHONE)
     sign_in(page, "viewer")
     page.goto(f"/sweeps/{sweep.pk}/")
+    off_thread(lambda: tasks.importance(sweep.pk))
     expect(summary(page)).to_contain_text("Rests on 9 trials")
     expect(page.locator("#chart-slices .main-svg").first).to_be_visible()
     fits(page, "insight-importance-390", PHONE["width"])

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from scheduler import analysis, importance
+from scheduler import analysis, importance, tasks
 from tests.conftest import login
 from tests.insight_world import add_trial, add_trials, loss, make_sweep
 from tests.sharing_world import client_as
@@ -78,8 +78,32 @@ def world(cast):
     return sweep
 
 
-def test_it_explains_the_highest_rung_with_enough_trials(world):
+def computed(sweep, resource=None) -> dict:
+    """Ask for the importance, run the task it queues (as the scheduler would), ask again."""
+    first = analysis.sweep_importance(sweep, resource)
+    if first["pending"]:
+        tasks.importance(sweep.pk)
+    return analysis.sweep_importance(sweep, resource)
+
+
+def test_it_queues_the_computation_once_and_answers_pending(
+    world, held_tasks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = analysis.sweep_importance(world)
+        assert first["pending"] and not first["available"]
+        assert first["reason"] == "Computing importance…"
+        assert len(first["points"]) == 9  # slices need no forest
+        assert analysis.sweep_importance(world)["pending"]
+    assert held_tasks == [("scheduler.tasks.importance", (world.pk,))]
+    tasks.importance(world.pk)
     found = analysis.sweep_importance(world)
+    assert found["available"] and not found["pending"]
+    assert held_tasks == [("scheduler.tasks.importance", (world.pk,))]
+
+
+def test_it_explains_the_highest_rung_with_enough_trials(world):
+    found = computed(world)
     assert found["available"], found["reason"]
     assert found["level"]["resource"] == 9.0
     assert found["trials"] == 9  # the failed and the NaN trial are left out
@@ -89,8 +113,8 @@ def test_it_explains_the_highest_rung_with_enough_trials(world):
 
 
 def test_it_explains_the_rung_asked_for_or_says_why_not(world):
-    assert analysis.sweep_importance(world, 3.0)["trials"] == 24
-    few = analysis.sweep_importance(world, 1.0)
+    assert computed(world, 3.0)["trials"] == 24
+    few = computed(world, 1.0)
     assert not few["available"]
     assert few["reason"].startswith("3 usable trials at this rung")
     assert len(few["points"]) == 3  # slices still show what there is
@@ -100,15 +124,16 @@ def test_it_computes_once_per_change_of_the_rung(world, monkeypatch):
     calls = []
     real = importance.compute
     monkeypatch.setattr(importance, "compute", lambda *a: calls.append(1) or real(*a))
-    first = analysis.sweep_importance(world, 3.0)
-    assert analysis.sweep_importance(world, 3.0)["params"] == first["params"]
-    assert len(calls) == 1
+    first = computed(world, 3.0)
+    assert computed(world, 3.0)["params"] == first["params"]
+    assert len(calls) == 2  # the rungs at 3 and at 9; the one at 1 has too few trials
     add_trials(world, 1, resource=3.0, seed=9, bracket=1, rung=0)
-    assert analysis.sweep_importance(world, 3.0)["trials"] == 25
-    assert len(calls) == 2
+    assert computed(world, 3.0)["trials"] == 25
+    assert len(calls) == 3
 
 
 def test_the_api_serves_importance_to_every_role(client, cast, world):
+    tasks.importance(world.pk)
     for who in ("viewer", "member", "admin"):
         body = login(client, getattr(cast, who)).get(f"/api/sweeps/{world.pk}/importance/").json()
         assert body["available"] and body["trials"] == 9
@@ -135,6 +160,7 @@ def test_the_page_json_opens_to_share_links_only_for_their_sweep(cast, world):
 
     token = access.share_token(sharing.create_link(world, cast.member))
     anonymous = client_as(cast, "anonymous")
+    tasks.importance(world.pk)
     body = anonymous.get(f"/ui/sweeps/{world.pk}/importance/?share={token}").json()
     assert body["trials"] == 9
     other = make_sweep(cast.team, cast.member, name="other")
@@ -144,3 +170,30 @@ def test_the_page_json_opens_to_share_links_only_for_their_sweep(cast, world):
 def test_the_schema_documents_importance(client, cast):
     schema = login(client, cast.viewer).get("/api/schema/?format=json").json()
     assert "/api/sweeps/{id}/importance/" in schema["paths"]
+
+
+def test_a_failed_computation_is_shown_instead_of_waiting_forever(world, monkeypatch):
+    def broken(*args):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(importance, "compute", broken)
+    found = computed(world, 3.0)
+    assert not found["available"] and not found["pending"]
+    assert found["reason"] == "Importance could not be computed: out of memory"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduler_worker_computes_it_for_the_api(cast, world, celery_worker):
+    from rest_framework.test import APIClient
+
+    from scheduler.models import Sweep
+    from tests.conftest import wait_for
+
+    Sweep.objects.filter(pk=world.pk).update(status="succeeded")  # nothing left to schedule
+    client = APIClient()
+    client.force_login(cast.viewer)
+    url = f"/api/sweeps/{world.pk}/importance/?resource=3"
+    assert client.get(url).json()["pending"]
+    body = wait_for(lambda: (b := client.get(url).json())["available"] and b, timeout=90)
+    assert body["trials"] == 24 and body["params"][0]["name"] == "lr"

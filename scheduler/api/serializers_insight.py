@@ -52,6 +52,7 @@ class ImportanceSerializer(serializers.Serializer):
     level = Level(allow_null=True, help_text="the level explained")
     min_trials = serializers.IntegerField()
     available = serializers.BooleanField()
+    pending = serializers.BooleanField(help_text="being computed: ask again in a few seconds")
     reason = serializers.CharField(help_text="why not available; '' when it is")
     method = serializers.CharField()
     trials = serializers.IntegerField(help_text="how many trials the importance rests on")

@@ -19,7 +19,8 @@ class SweepImportance(APIView):
 
     `available` is false, with a `reason`, when the rung has fewer than `min_trials` usable
     trials, the sweep has no ranking metric, or the server lacks scikit-learn
-    (`pip install 'hbsite[analysis]'`).
+    (`pip install 'hbsite[analysis]'`). `pending` is true while the scheduler computes it
+    (after a trial at that rung finished): ask again in a few seconds.
     """
 
     @extend_schema(parameters=[si.ImportanceQuery], responses=si.ImportanceSerializer)

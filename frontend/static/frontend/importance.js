@@ -7,6 +7,7 @@ import { el, fmt, getJSON, loadPlotly, num, throttle, withShare } from "./util.j
 const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1f2430" };
 const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
 const RELOAD_MS = 10_000;
+const PENDING_MS = 1_500;
 
 function note(node, text) {
   node.replaceChildren(el("p", { class: "chart-empty", text }));
@@ -38,7 +39,10 @@ export class Importance {
     this.drawBars(data);
     this.drawSlices(data);
     this.card.dataset.loaded = String(data.trials);
-    performance.mark("hb:importance");
+    // The scheduler is computing it: ask again soon, until it is in.
+    clearTimeout(this.pendingTimer);
+    if (data.pending) this.pendingTimer = setTimeout(() => this.load().catch(console.error), PENDING_MS);
+    else performance.mark("hb:importance");
   }
 
   levelName(level) {
@@ -64,6 +68,11 @@ export class Importance {
   describe(data) {
     const level = data.level;
     const left = level && level.excluded ? ` ${level.excluded} failed, lost or NaN trial${level.excluded > 1 ? "s" : ""} left out.` : "";
+    if (data.pending) {
+      this.summary.textContent = `Computing importance from ${data.sampled_from} trials at ${this.levelName(level).split(" · ")[0]}…`;
+      this.summary.className = "importance-summary muted";
+      return;
+    }
     if (!data.available) {
       this.summary.textContent = data.reason + left;
       this.summary.className = "importance-summary muted";
@@ -76,6 +85,7 @@ export class Importance {
   }
 
   drawBars(data) {
+    if (data.pending && this.barsDrawn) return; // keep the last result until the new one is in
     if (!data.available) {
       note(this.bars, data.reason);
       this.barsDrawn = false;

@@ -61,7 +61,7 @@ def summary(page: Page):
 
 def computed(page: Page, sweep: Sweep) -> None:
     """Wait for the page to ask for importance, then compute it as the scheduler would."""
-    expect(summary(page)).to_contain_text("Computing importance")
+    expect(summary(page)).to_contain_text("Computing importance", timeout=30_000)
     off_thread(lambda: tasks.importance(sweep.pk))
 
 

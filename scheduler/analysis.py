@@ -98,8 +98,8 @@ def sweep_importance(sweep: Sweep, resource: float | None = None) -> dict[str, A
         "available": False, "pending": False, "method": "", "trials": 0,
         "sampled_from": len(rows), "fit": None,
         "reason": unavailable_reason(metric is not None, level, len(rows)),
-        "params": [{"name": n, "kind": k, "scale": None, "share": None, "drop": None,
-                    "spread": None} for n, k in kinds.items()],
+        "params": [{"name": n, "kind": k, "scale": scale(n, k, rows), "share": None,
+                    "drop": None, "spread": None} for n, k in kinds.items()],
         "points": [{"trial": t, "params": p, "value": v} for t, p, v in rows],
     }  # fmt: skip
     if out["reason"]:
@@ -109,6 +109,11 @@ def sweep_importance(sweep: Sweep, resource: float | None = None) -> dict[str, A
         request(sweep.pk)
         return out | {"pending": True, "reason": "Computing importance…"}
     return out | result
+
+
+def scale(name: str, kind: str, rows: list[tuple[int, dict, float]]) -> str:
+    """Return how a param's axis reads (linear, log or category), as the forest encodes it."""
+    return importance.scale_of(kind, [params.get(name) for _, params, _ in rows])
 
 
 def request(sweep_id: int) -> None:

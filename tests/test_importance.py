@@ -117,7 +117,8 @@ def test_it_explains_the_rung_asked_for_or_says_why_not(world):
     few = computed(world, 1.0)
     assert not few["available"]
     assert few["reason"].startswith("3 usable trials at this rung")
-    assert len(few["points"]) == 3  # slices still show what there is
+    assert len(few["points"]) == 3  # slices still show what there is, on the right axes
+    assert [p["scale"] for p in few["params"]] == ["log", "category", "linear"]
 
 
 def test_it_computes_once_per_change_of_the_rung(world, monkeypatch):

@@ -33,7 +33,7 @@ class Level(serializers.Serializer):
 class ParamShare(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.CharField(help_text="the matrix kind, e.g. loguniform")
-    scale = serializers.ChoiceField(["linear", "log", "category"], allow_null=True)
+    scale = serializers.ChoiceField(["linear", "log", "category"], help_text="its axis")
     share = serializers.FloatField(allow_null=True, help_text="share of the importance, 0..1")
     drop = serializers.FloatField(allow_null=True, help_text="mean fall in R² when shuffled")
     spread = serializers.FloatField(allow_null=True, help_text="its standard deviation")

@@ -40,8 +40,12 @@ export class Importance {
     this.drawSlices(data);
     this.card.dataset.loaded = String(data.trials);
     // The scheduler is computing it: ask again soon, until it is in.
+    // After a minute it asks less often and says what may be wrong.
     clearTimeout(this.pendingTimer);
-    if (data.pending) this.pendingTimer = setTimeout(() => this.load().catch(console.error), PENDING_MS);
+    this.waited = data.pending ? (this.waited || 0) + 1 : 0;
+    if (data.pending && this.waited > 40) this.summary.textContent += " Still waiting: is the scheduler worker running?";
+    const wait = this.waited > 40 ? RELOAD_MS : PENDING_MS;
+    if (data.pending) this.pendingTimer = setTimeout(() => this.load().catch(console.error), wait);
     else performance.mark("hb:importance");
   }
 

@@ -47,6 +47,7 @@ def live_urls(request: HttpRequest, sweep_id: int) -> dict[str, str]:
         "curves": reverse("ui-curves", args=[sweep_id]),
         "best": reverse("ui-best", args=[sweep_id]),
         "parallel": reverse("ui-parallel", args=[sweep_id]),
+        "importance": reverse("ui-importance", args=[sweep_id]),
         "plotly": plotly_url(),
         "trial": reverse("trial-detail", args=[0]),
     }

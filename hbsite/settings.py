@@ -160,6 +160,18 @@ CELERY_TASK_ROUTES = {
     "scheduler.tasks.run_trial": {"queue": "trials"},
     "scheduler.tasks.deliver_webhook": {"queue": "webhooks"},
 }
+
+# Django's cache as it comes (per process), and one in Redis for what the web server and the
+# scheduler share: parameter importance, computed by a task (scheduler/analysis.py).
+# https://docs.djangoproject.com/en/5.2/topics/cache/#redis
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "analysis": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{HBSITE_REDIS_PREFIX}cache",
+    },
+}
 # A trial task is acknowledged only once it ran; a worker that dies mid-trial leaves it to
 # reconcile, which sees the stale heartbeat in the database.
 CELERY_TASK_ACKS_LATE = True

@@ -67,6 +67,21 @@ def sweep_access(user, sweep_id: int, share_token: str | None = None) -> Access 
     return None
 
 
+def sweeps_access(
+    user, sweep_ids: list[int], share_token: str | None = None
+) -> dict[int, Access] | None:
+    """Return the caller's access to each of several sweeps, or None when any must look
+    missing (the caller learns nothing about which one). A share link opens only its own
+    sweep, so a link holder can read several sweeps only when they are that one."""
+    found: dict[int, Access] = {}
+    for sweep_id in dict.fromkeys(sweep_ids):
+        one = sweep_access(user, sweep_id, share_token)
+        if one is None:
+            return None
+        found[sweep_id] = one
+    return found
+
+
 class LinkSigner(signing.TimestampSigner):
     """Sign with the link's creation time instead of the clock's, so a link has one token.
 

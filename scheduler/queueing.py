@@ -16,6 +16,7 @@ RUN_TRIAL = "scheduler.tasks.run_trial"
 # Every runner consumes `trials`, and its own queue `trials@<its name>` (hbsite.celery).
 TRIALS = "trials"
 DELIVER = "scheduler.tasks.deliver_webhook"
+IMPORTANCE = "scheduler.tasks.importance"
 
 
 def runner_queue(runner: str) -> str:
@@ -44,3 +45,8 @@ def request_run(trial_id: int, queue: str = TRIALS) -> None:
 def request_delivery(delivery_id: int) -> None:
     """Queue a webhook delivery (queue `webhooks`) once the current transaction commits."""
     transaction.on_commit(lambda: send(DELIVER, delivery_id))
+
+
+def request_importance(sweep_id: int) -> None:
+    """Queue the computation of a sweep's parameter importance (see scheduler.analysis)."""
+    transaction.on_commit(lambda: send(IMPORTANCE, sweep_id))

@@ -15,7 +15,7 @@ from django.db.models import Count
 
 from . import events, metric_values, stored
 from . import spec as specs
-from .models import Event, Sweep, Trial
+from .models import Event, Sweep, Trial, ranks
 
 Counts = dict[tuple[int, int], dict[str, int]]
 
@@ -98,6 +98,36 @@ def best(sweep: Sweep) -> events.Best | None:
         "rung": trial.rung,
         "resource": trial.resource,
     }
+
+
+def best_so_far(sweep: Sweep) -> dict[str, list]:
+    """Return the best ranking-metric value so far against the cumulative resource spent.
+
+    Parallel lists, one item per ended trial in finishing order: `spent` (resource so far,
+    in the resource's units; with `resume` a promoted trial adds only what it ran beyond its
+    parent), `best` (best value among ranked trials so far, or None), `value` (the trial's
+    own, non-finite as on the wire is left to the caller), `trial` (its id) and `number`
+    (its number within the sweep).
+    """
+    spec = stored.spec_of(sweep)
+    resume = spec.hyperband is not None and spec.hyperband.resume
+    maximize = spec.metric is not None and spec.metric.maximize
+    rows = (
+        sweep.trials.ended()
+        .filter(finished_at__isnull=False)
+        .order_by("finished_at", "id")
+        .values_list("id", "number", "status", "resource", "parent__resource", "metric_value")
+    )
+    spent, top = 0.0, None
+    out: dict[str, list] = {"spent": [], "best": [], "value": [], "trial": [], "number": []}
+    for trial_id, number, status, resource, parent_resource, value in rows:
+        spent += (resource or 0) - ((parent_resource or 0) if resume else 0)
+        if ranks(status, value):
+            top = value if top is None or metric_values.better(value, top, maximize) else top
+        for key, item in (("spent", spent), ("best", top), ("value", value), ("trial", trial_id),
+                          ("number", number)):  # fmt: skip
+            out[key].append(item)
+    return out
 
 
 def events_after(sweep_id: int, after: int, limit: int) -> tuple[list[dict[str, Any]], bool]:

@@ -14,7 +14,17 @@ broken one, so the retry starts on a fresh connection. Both tasks are idempotent
 from celery import shared_task
 from django.conf import settings
 
-from . import dbretry, queueing, runner, runner_db, runner_rest, scheduling, trials, webhooks
+from . import (
+    analysis,
+    dbretry,
+    queueing,
+    runner,
+    runner_db,
+    runner_rest,
+    scheduling,
+    trials,
+    webhooks,
+)
 from .models import Sweep
 
 RETRY_ON_DATABASE_ERRORS = {
@@ -77,3 +87,10 @@ def reconcile() -> None:
         queueing.send(queueing.ADVANCE, sweep_id)
     for delivery_id in webhooks.unsent_ids():
         queueing.send(queueing.DELIVER, delivery_id)
+
+
+@shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
+def importance(sweep_id: int) -> None:
+    """Compute a sweep's parameter importance at every rung with enough trials (queue
+    `scheduler`), off the web server's request path."""
+    analysis.compute(sweep_id)

@@ -54,8 +54,8 @@ def venv(wheel, tmp_path_factory) -> Path:
     lock = ROOT / "requirements.lock"
     # Without PYTHONPATH: a checkout on it (with its egg-info) would count as installed.
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run([str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", "-c", str(lock),
-         str(wheel)], env=clean)  # fmt: skip
+    run([str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile",
+         "-c", str(lock), str(wheel)], env=clean)  # fmt: skip
     return path
 
 

@@ -21,6 +21,7 @@ PURE = {
     "scheduler.spec_hptuning", "scheduler.spec_limits", "scheduler.spec_templates",
     "scheduler.spec_types", "scheduler.spec_bo", "scheduler.bayes", "scheduler.yamlsource",
     "scheduler.webhook_http", "scheduler.webhook_messages", "scheduler.tags", "scheduler.notes",
+    "scheduler.importance",
     "hbclient", "hbclient.client",
 }  # fmt: skip
 # The edges: Celery tasks, the API, management commands, pages, consumers and the project.

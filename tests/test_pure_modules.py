@@ -28,6 +28,7 @@ PURE = [
     "scheduler.webhook_messages",
     "scheduler.tags",
     "scheduler.notes",
+    "scheduler.importance",
     "hbclient",
 ]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.db.models import Case, F, Subquery, When
 
-from scheduler import metric_values, results, stored
-from scheduler.models import MetricPoint, Sweep, Trial, TrialStatus, ranks
+from scheduler import results, stored
+from scheduler.models import MetricPoint, Sweep, Trial, TrialStatus
 
 from .common import maximizes, metric_of, param_names, resource_name
 from .trial_table import read_filters
@@ -107,25 +107,8 @@ def parallel(sweep: Sweep) -> dict[str, Any]:
 
 def best_so_far(sweep: Sweep) -> dict[str, Any]:
     """Return the best metric value so far against the cumulative resource spent."""
-    hyperband = stored.spec_of(sweep).hyperband
-    resume = hyperband is not None and hyperband.resume
-    rows = (
-        sweep.trials.ended()
-        .filter(finished_at__isnull=False)
-        .order_by("finished_at", "id")
-        .values_list("id", "number", "status", "resource", "parent__resource", "metric_value")
-    )
-    maximize, spent, best = maximizes(sweep), 0.0, None
-    out: dict[str, list] = {"spent": [], "best": [], "value": [], "trial": [], "number": []}
-    for trial_id, number, status, resource, parent_resource, value in rows:
-        # With resume, a promoted trial continues its parent's run: it only adds the difference.
-        spent += (resource or 0) - ((parent_resource or 0) if resume else 0)
-        if ranks(status, value):
-            best = value if best is None or metric_values.better(value, best, maximize) else best
-        for key, item in (("spent", spent), ("best", best), ("value", value), ("trial", trial_id),
-                          ("number", number)):  # fmt: skip
-            out[key].append(item)
-    return {"metric": metric_name(sweep), "resource": resource_name(sweep), **out}
+    return {"metric": metric_name(sweep), "resource": resource_name(sweep),
+            **results.best_so_far(sweep)}  # fmt: skip
 
 
 def trial_series(trial: Trial) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views_control as control
 from . import views_export as export
+from . import views_insight as insight
 from . import views_runner as runner
 from . import views_sharing as sharing
 from . import views_sweeps as sweeps
@@ -28,9 +29,12 @@ urlpatterns = [
     path("sweeps/<int:pk>/clone/", sweeps.SweepClone.as_view(), name="sweep-clone"),
     path("sweeps/<int:pk>/plan/", sweeps.SweepPlan.as_view(), name="sweep-plan"),
     path("sweeps/<int:pk>/events/", sweeps.SweepEvents.as_view(), name="sweep-events"),
+    path("sweeps/<int:pk>/importance/", insight.SweepImportance.as_view(), name="sweep-importance"),
     path("sweeps/<int:pk>/share-links/", sharing.ShareLinks.as_view(), name="share-links"),
     path("sweeps/<int:pk>/export/", export.SweepExport.as_view(), name="sweep-export"),
     path("share-links/<int:pk>/revoke/", sharing.ShareLinkRevoke.as_view(), name="share-revoke"),
+    path("compare/trials/", insight.CompareTrials.as_view(), name="compare-trials"),
+    path("compare/sweeps/", insight.CompareSweeps.as_view(), name="compare-sweeps"),
     path("plan/", sweeps.PlanPreview.as_view(), name="plan-preview"),
     path("trials/", trials.TrialList.as_view(), name="trial-list"),
     path("trials/<int:pk>/", trials.TrialDetail.as_view(), name="trial-detail"),

@@ -2,6 +2,8 @@
 // event log, charts, the early-stop banner and the tags and note, without a reload.
 
 import { Charts } from "./charts.js";
+import { Importance } from "./importance.js";
+import { Picker } from "./picker.js";
 import { SeqSocket } from "./live.js";
 import { csrfToken, el, fmt, getJSON, postForm, swapHTML, throttle, withShare } from "./util.js";
 
@@ -21,6 +23,10 @@ const charts = new Charts({
   maximize: root.dataset.maximize === "1",
   resource: root.dataset.resource,
 });
+
+const importance = new Importance({ url: urls.importance, plotly: urls.plotly, share, resource: root.dataset.resource, trial: urls.trial });
+
+new Picker(document.getElementById("compare-trials"), tableBox, { min: 2, max: 10, noun: "trial", share });
 
 function tableQuery() {
   const query = new URLSearchParams(location.search);
@@ -299,6 +305,7 @@ function onEvent(event) {
   refreshStateSoon();
   if (TABLE_EVENTS.has(event.kind)) refreshTableSoon();
   charts.onEvent(event);
+  importance.onEvent(event);
 }
 
 new SeqSocket(urls.socket, {
@@ -310,3 +317,4 @@ new SeqSocket(urls.socket, {
 });
 
 charts.start(chartQuery()).catch(console.error);
+importance.load().catch(console.error);

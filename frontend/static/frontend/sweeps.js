@@ -3,6 +3,7 @@
 // matching the search added or removed, the status tabs' counts and the summary line; every
 // row's age is re-rendered twice a minute.
 
+import { Picker } from "./picker.js";
 import { getJSON, liveStatus, socketURL, swapHTML, throttle } from "./util.js";
 
 const form = document.getElementById("sweep-search");
@@ -12,6 +13,10 @@ const summary = document.getElementById("sweeps-summary");
 const pending = new Set();
 const AGES_EVERY_MS = 30_000;
 const TYPING_MS = 250;
+
+// Picks survive live refreshes and new searches: the picker watches the results box.
+const compare = document.getElementById("compare-sweeps");
+if (compare && results) new Picker(compare, results, { min: 2, max: 5, noun: "sweep" });
 
 // The search the page shows, as a query string without the page number.
 function searchQuery() {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from frontend import eventtext
 from scheduler import control, events, sweeps, tasks, trials
 from scheduler.models import RungDecision, Sweep, Trial, TrialStatus
 from tests.sweeps import finish_rung, started_sweep
@@ -57,7 +58,9 @@ def test_it_pauses_lets_running_trials_finish_and_starts_nothing_new(running, ca
     assert trials.claim(queued[1].pk, "w", lambda t: None) is None
     paused = sweep.events.get(kind=events.SWEEP_PAUSED).payload
     assert paused == {"by": "member", "requeue": False, "requeued": [],
-                      "unqueued": [t.pk for t in queued[1:]]}  # fmt: skip
+                      "unqueued": [t.pk for t in queued[1:]],
+                      "trial_numbers": {str(t.pk): t.number for t in queued[1:]}}  # fmt: skip
+    assert eventtext.describe(events.SWEEP_PAUSED, paused).startswith("paused by member")
 
     control.resume(sweep.pk, cast.member)
     tasks.advance(sweep.pk)
@@ -199,6 +202,10 @@ def test_it_changes_concurrency_at_once_and_says_who(running, cast):
     assert [(c["by"], c["old"], c["new"], len(c["unqueued"])) for c in changes] == [
         ("member", 4, 2, 2), ("admin", 2, 6, 0),
     ]  # fmt: skip
+    # The event log names the trials sent back by their numbers within the sweep.
+    back = Trial.objects.filter(pk__in=changes[0]["unqueued"]).order_by("-id")
+    text = eventtext.describe(events.CONCURRENCY_CHANGED, changes[0])
+    assert text.endswith(f"{', '.join(f'#{t.number}' for t in back)} back to pending"), text
 
 
 def test_it_refuses_what_does_not_apply(running, cast):

@@ -82,8 +82,8 @@ def sweep_importance(sweep: Sweep, resource: float | None = None) -> dict[str, A
     scikit-learn is missing, trials are too few or the result is still being computed),
     pending (True while it is), reason (why not available, else ''), params (each with name,
     kind, scale, share, drop, spread, from most to least important), trials (the count the
-    result rests on), sampled_from, fit (out-of-bag R²), method and points (trial, params,
-    value) for slice plots. `resource` not among the levels: level None.
+    result rests on), sampled_from, fit (out-of-bag R²), method and points (trial id,
+    number, params, value) for slice plots. `resource` not among the levels: level None.
     """
     spec = stored.spec_of(sweep)
     metric = spec.metric
@@ -91,6 +91,7 @@ def sweep_importance(sweep: Sweep, resource: float | None = None) -> dict[str, A
     found = levels(sweep)
     level = choose(found, resource)
     rows = usable_rows(sweep, level["resource"]) if level else []
+    numbers = dict(sweep.trials.filter(pk__in=[t for t, _, _ in rows]).values_list("id", "number"))
     out: dict[str, Any] = {
         "metric": metric.name if metric else None,
         "maximize": bool(metric and metric.maximize),
@@ -100,7 +101,8 @@ def sweep_importance(sweep: Sweep, resource: float | None = None) -> dict[str, A
         "reason": unavailable_reason(metric is not None, level, len(rows)),
         "params": [{"name": n, "kind": k, "scale": scale(n, k, rows), "share": None,
                     "drop": None, "spread": None} for n, k in kinds.items()],
-        "points": [{"trial": t, "params": p, "value": v} for t, p, v in rows],
+        "points": [{"trial": t, "number": numbers.get(t), "params": p, "value": v}
+                   for t, p, v in rows],
     }  # fmt: skip
     if out["reason"]:
         return out

@@ -84,6 +84,7 @@ def trial_row(trial: Trial, curves: dict[str, list]) -> dict[str, Any]:
     """Return one trial's facts, params and curves for a comparison."""
     return {
         "id": trial.pk,
+        "number": trial.number,
         "sweep": {"id": trial.sweep_id, "name": trial.sweep.name},
         "status": trial.status,
         "bracket": trial.bracket,

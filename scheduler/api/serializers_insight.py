@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 
-def number(**kwargs) -> serializers.JSONField:
+def metric_number(**kwargs) -> serializers.JSONField:
     """A metric value: a number, or "NaN", "Infinity", "-Infinity" (see metric_values)."""
     return serializers.JSONField(help_text='a number, or "NaN", "Infinity", "-Infinity"', **kwargs)
 
@@ -40,9 +40,10 @@ class ParamShare(serializers.Serializer):
 
 
 class SlicePoint(serializers.Serializer):
-    trial = serializers.IntegerField()
+    trial = serializers.IntegerField(help_text="the trial's id")
+    number = serializers.IntegerField(help_text="the trial's number within its sweep")
     params = serializers.DictField()
-    value = number()
+    value = metric_number()
 
 
 class ImportanceSerializer(serializers.Serializer):
@@ -68,13 +69,14 @@ class CompareQuery(serializers.Serializer):
 
 class TrialCompareRow(serializers.Serializer):
     id = serializers.IntegerField()
+    number = serializers.IntegerField(help_text="the trial's number within its sweep")
     sweep = serializers.DictField()
     status = serializers.CharField()
     bracket = serializers.IntegerField()
     rung = serializers.IntegerField()
     resource = serializers.FloatField(allow_null=True)
     resource_name = serializers.CharField()
-    metric_value = number()
+    metric_value = metric_number()
     params = serializers.DictField()
     curves = serializers.DictField(help_text="metric name -> [[step, value], ...]")
 
@@ -88,8 +90,8 @@ class TrialCompareSerializer(serializers.Serializer):
 
 class BestSoFar(serializers.Serializer):
     spent = serializers.ListField(child=serializers.FloatField())
-    best = serializers.ListField(child=number())
-    value = serializers.ListField(child=number())
+    best = serializers.ListField(child=metric_number())
+    value = serializers.ListField(child=metric_number())
     trial = serializers.ListField(child=serializers.IntegerField())
 
 
@@ -105,7 +107,7 @@ class SweepCompareRow(serializers.Serializer):
     resource_name = serializers.CharField()
     plan = serializers.DictField()
     matrix = serializers.DictField(child=serializers.CharField())
-    best = number()
+    best = metric_number()
     best_trial = serializers.IntegerField(allow_null=True)
     best_so_far = BestSoFar()
 

@@ -34,13 +34,13 @@ function trialTraces(metric) {
   const broken = [];
   const traces = data.trials.map((t, i) => {
     const points = t.curves[metric] || [];
-    for (const [x, value] of points) if (diverged(value)) broken.push({ x, value, text: `trial #${t.id}` });
+    for (const [x, value] of points) if (diverged(value)) broken.push({ x, value, text: `trial #${t.number}` });
     return {
       type: "scatter", mode: points.length <= 2 ? "lines+markers" : "lines",
       x: points.map((p) => p[0]), y: points.map((p) => num(p[1])), connectgaps: false,
-      name: `#${t.id} · bracket ${t.bracket} rung ${t.rung}`,
+      name: `#${t.number} · bracket ${t.bracket} rung ${t.rung}`,
       line: { color: PALETTE[i % PALETTE.length], width: 1.8 }, marker: { color: PALETTE[i % PALETTE.length], size: 6 },
-      hovertemplate: `trial #${t.id}<br>step %{x}<br>${metric} %{y:.4g}<extra></extra>`,
+      hovertemplate: `trial #${t.number}<br>step %{x}<br>${metric} %{y:.4g}<extra></extra>`,
     };
   });
   if (broken.length) traces.push(divergedTrace(broken));

@@ -133,7 +133,7 @@ export class Importance {
       this.slices.append(box);
       this.Plotly.newPlot(plot, [sliceTrace(param, points, data.metric)], sliceLayout(param, data), CONFIG);
       plot.on("plotly_click", (event) => {
-        const id = event.points?.[0]?.customdata;
+        const id = event.points?.[0]?.customdata?.[0];
         if (id) location.href = withShare(this.trial.replace("/0/", `/${id}/`), this.share);
       });
     }
@@ -151,9 +151,9 @@ function sliceTrace(param, points, metric) {
     mode: "markers",
     x: points.map((p) => (category ? String(p.params[param.name]) : p.params[param.name])),
     y: points.map((p) => num(p.value)),
-    customdata: points.map((p) => p.trial),
+    customdata: points.map((p) => [p.trial, p.number]),
     marker: { size: 6, color: "#2563eb", opacity: 0.6 },
-    hovertemplate: `trial #%{customdata}<br>${param.name} %{x}<br>${metric} %{y:.4g}<extra></extra>`,
+    hovertemplate: `trial #%{customdata[1]}<br>${param.name} %{x}<br>${metric} %{y:.4g}<extra></extra>`,
   };
 }
 

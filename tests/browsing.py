@@ -86,6 +86,19 @@ def off_thread(make: Callable[[], Any]) -> Any:
     return made[0]
 
 
+def running_sweep(cast, name: str) -> Any:
+    """A running 22-trial tiny sweep (loss = lr) of the cast's team whose bracket s=2 finished
+    rung 0 (9 trials at resource 1, 3 promoted); made off this thread (see off_thread)."""
+    from tests.sweeps import finish_rung, started_sweep, tiny_yaml
+
+    def make() -> Any:
+        made = started_sweep(cast.team, cast.member, tiny_yaml(cmd="sleep 30", name=name))
+        finish_rung(made, 2, 0)
+        return made
+
+    return off_thread(make)
+
+
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Run axe-core on the page once its finite animations have ended; return each violation
     with its impact and first targets."""

@@ -21,6 +21,7 @@ from tests.browsing import (
     off_thread,
     open_page,
     page_width,
+    running_sweep,
     shot,
     sign_in,
     sticking_out,
@@ -33,13 +34,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def sweep(cast) -> Sweep:
     """A running tiny sweep (loss = lr) whose bracket s=2 finished rung 0: 9 trials at 1."""
-
-    def make() -> Sweep:
-        made = started_sweep(cast.team, cast.member, tiny_yaml(cmd="sleep 30", name="tiny"))
-        finish_rung(made, 2, 0)
-        return made
-
-    return off_thread(make)
+    return running_sweep(cast, "tiny")
 
 
 def rival(cast) -> Sweep:

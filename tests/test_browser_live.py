@@ -16,9 +16,9 @@ from playwright.sync_api import Page, expect
 
 from scheduler import metrics, sweeps, trials
 from scheduler.models import Sweep, Trial
-from tests.browsing import off_thread, shot, sign_in
+from tests.browsing import off_thread, running_sweep, shot, sign_in
 from tests.conftest import wait_for, wait_until_idle
-from tests.sweeps import finish_rung, started_sweep, tiny_yaml
+from tests.sweeps import started_sweep, tiny_yaml
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,13 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def sweep(cast) -> Sweep:
     """A running 22-trial sweep whose bracket s=2 finished rung 0 (9 trials, 3 promoted)."""
-
-    def make() -> Sweep:
-        made = started_sweep(cast.team, cast.member, tiny_yaml(cmd="sleep 30", name="live"))
-        finish_rung(made, 2, 0)
-        return made
-
-    return off_thread(make)
+    return running_sweep(cast, "live")
 
 
 def mark(page: Page) -> None:

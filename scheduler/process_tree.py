@@ -1,7 +1,7 @@
 """Hold a trial's whole process tree and kill it as a unit, whatever ends the trial.
 
 A runner never starts a trial's command itself. It starts this module as a small supervisor
-process (`python -I -m scheduler.process_tree ... -- /bin/sh -c CMD`) which:
+process (`python -I -S -c BOOT ... -- /bin/sh -c CMD`) which:
 
 - makes itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so that every descendant,
   even one that double-forks and calls setsid(), is re-parented to it and stays in view;
@@ -39,6 +39,16 @@ PR_SET_CHILD_SUBREAPER = 36
 TICK_SECONDS = 0.05
 FEED, STOP = b"f", b"k"
 LEASE = "lease"  # the status reason when the lease ran out
+# The supervisor starts without the site module (-S): reading site-packages' .pth files (an
+# editable install's finder imports pathlib, re, ...) would double its start-up time. It
+# needs only the standard library, this package and psutil, whose folders it is given.
+IMPORT_PATH = os.pathsep.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(path))) for path in (__file__, psutil.__file__)
+)
+BOOT = (
+    "import os, sys; sys.path[:0] = sys.argv.pop(1).split(os.pathsep); "
+    "from scheduler.process_tree import main; sys.exit(main())"
+)
 
 
 def lease_for(lost_after: float, grace: float) -> tuple[float, float]:
@@ -74,7 +84,7 @@ class Supervised:
         ]  # fmt: skip
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", __name__, *options, "--", *argv],
+                [sys.executable, "-I", "-S", "-c", BOOT, IMPORT_PATH, *options, "--", *argv],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -180,6 +190,13 @@ class Tree:
         self.lifeline_open = True
         self.main: subprocess.Popen[bytes] | None = None
         self.main_status: int | None = None
+        # SIGCHLD wakes `listen` through this pipe: a child's end is seen at once, not a tick
+        # later (https://docs.python.org/3/library/signal.html#signal.set_wakeup_fd).
+        self.wake, wake_w = os.pipe()
+        for fd in (self.wake, wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
 
     def request_stop(self, reason: str = "", grace: float | None = None) -> None:
         if self.stop_at is None:
@@ -187,11 +204,14 @@ class Tree:
             self.grace = self.args.grace if grace is None else grace
 
     def listen(self, timeout: float) -> None:
-        """Read the lifeline for up to `timeout` seconds: feeds, stop, or the runner's end."""
-        if not self.lifeline_open:
-            time.sleep(timeout)
-            return
-        if not select.select([self.args.lifeline_fd], [], [], timeout)[0]:
+        """Read the lifeline for up to `timeout` seconds: feeds, stop, or the runner's end;
+        return early when a child ends."""
+        fds = [self.wake, self.args.lifeline_fd] if self.lifeline_open else [self.wake]
+        ready = select.select(fds, [], [], timeout)[0]
+        if self.wake in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.wake, 4096)
+        if self.args.lifeline_fd not in ready:
             return
         data = os.read(self.args.lifeline_fd, 4096)
         if not data:

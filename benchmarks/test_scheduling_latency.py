@@ -79,9 +79,8 @@ def measure(team) -> dict[str, list[float]]:
     return {"wall": [wall], "latency": latency, **hops, "units": [units]}
 
 
-def test_scheduling_latency(celery_worker, cast):
-    runs = [measure(cast.team) for _ in range(RUNS)]
-    print(f"\n\nscheduling latency, 81/3 no-op sweep, concurrency 8, {RUNS} runs")
+def report(layout: str, runs: list[dict[str, list[float]]]) -> None:
+    print(f"\n\nscheduling latency, 81/3 no-op sweep, concurrency 8, {RUNS} runs; {layout}")
     walls = [run["wall"][0] for run in runs]
     print(f"wall per run: {', '.join(f'{w:.2f} s' for w in walls)}")
     overhead = [1000 * w * 8 / 206 for w in walls]
@@ -97,3 +96,17 @@ def test_scheduling_latency(celery_worker, cast):
     print(verdict("scheduling latency median", statistics.median(latency), 20, "ms"))
     print(verdict("scheduling latency p99", percentile(latency, 0.99), 100, "ms"))
     assert len(latency) == RUNS * (206 - 8)
+
+
+def test_scheduling_latency_one_worker(celery_worker, cast):
+    """The test suite's worker: one process, 8 threads, both queues."""
+    report("one worker, 8 threads, both queues", [measure(cast.team) for _ in range(RUNS)])
+
+
+def test_scheduling_latency_as_deployed(main_worker, start_worker, cast):
+    """As supervisord runs it: a scheduler worker (2 threads) and a runner (8 threads)."""
+    main_worker.stop()
+    start_worker("scheduler", 2, "bench-scheduler")
+    start_worker("trials", 8, "bench-runner")
+    layout = "scheduler worker (2 threads) + runner worker (8 threads)"
+    report(layout, [measure(cast.team) for _ in range(RUNS)])

@@ -17,6 +17,7 @@ Run with `make benchmark`; asserts only that the sweep succeeded.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -34,7 +35,7 @@ STAMPED = (
     'T=$(date +%s.%N); echo "{\\"hbsite.metrics\\": {\\"loss\\": {{ x }}, '
     '\\"spawned\\": $T, \\"exited\\": $(date +%s.%N)}}"'
 )
-RUNS = 3
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 
 def seconds(moment) -> float:

@@ -42,6 +42,7 @@ METRICS_KEY = "hbsite.metrics"
 POLL_SECONDS = 0.2
 READER_JOIN_SECONDS = 0.5  # how long the finish waits for output still in the pipes
 MAX_LINE_CHARS = 1024 * 1024  # a longer stdout line is read in pieces (and is no metric line)
+FLUSH_POINTS = 5000  # metric points stored per transaction
 
 
 def worker_name() -> str:
@@ -240,15 +241,18 @@ class Attempt:
         seconds = dbretry.retry_seconds() if budget is None else budget
         if rejected:
             dbretry.call_within(seconds, metrics.reject, self.trial.pk, rejected, len(rejected))
-        if not points:
-            return
-        try:
-            accepted = dbretry.call_within(seconds, metrics.record, self.trial, points)
-        except dbretry.TRANSIENT:
-            self.output.put_back(points)
-            raise
-        if not accepted:
-            self.cut_off()
+        # One transaction per FLUSH_POINTS points: the trial row's lock is held only that
+        # long, so a flood of output never holds off the heartbeats (which update that row).
+        for start in range(0, len(points), FLUSH_POINTS):
+            chunk = points[start : start + FLUSH_POINTS]
+            try:
+                accepted = dbretry.call_within(seconds, metrics.record, self.trial, chunk)
+            except dbretry.TRANSIENT:
+                self.output.put_back(points[start:])
+                raise
+            if not accepted:
+                self.cut_off()
+                return
 
 
 class Heartbeats:

@@ -9,7 +9,8 @@ def verdict(label: str, value: float, goal: float, unit: str, at_least: bool = F
     """Return one line: the figure, the goal (≤ or ≥ `goal` in `unit`) and met / not met."""
     met = value >= goal if at_least else value <= goal
     sign = "≥" if at_least else "≤"
-    return f"{label}: {value:,.1f} {unit} (goal {sign} {goal:,g} {unit}): {'met' if met else 'not met'}"
+    outcome = "met" if met else "not met"
+    return f"{label}: {value:,.1f} {unit} (goal {sign} {goal:,g} {unit}): {outcome}"
 
 
 def percentile(values: list[float], share: float) -> float:

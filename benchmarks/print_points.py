@@ -8,4 +8,4 @@ import sys
 count = int(sys.argv[1])
 write = sys.stdout.write
 for i in range(count):
-    write('{"hbsite.metrics": {"v": %d}, "step": %d}\n' % (i, i))
+    write(f'{{"hbsite.metrics": {{"v": {i}}}, "step": {i}}}\n')

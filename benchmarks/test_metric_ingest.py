@@ -10,17 +10,15 @@ Each run counts what was stored: none lost, none doubled. Run with `make benchma
 
 from __future__ import annotations
 
-import http.client
-import json
 import statistics
 import threading
 import time
-import urllib.parse
 
 import pytest
 from django.db.models import Count
 
 from benchmarks.goals import verdict
+from benchmarks.posting import Client
 from scheduler import sweeps
 from scheduler.models import MetricPoint, Sweep
 from tests.conftest import wait_for
@@ -32,25 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 BATCH = 5000
 STDOUT_LINES = 200_000
-
-
-class Client:
-    """One keep-alive HTTP connection posting metrics as a trial."""
-
-    def __init__(self, base: str, trial_id: int, token: str) -> None:
-        self.url = urllib.parse.urlsplit(base)
-        self.path = f"/api/trials/{trial_id}/metrics/"
-        self.headers = {"Content-Type": "application/json", "Authorization": f"Trial {token}"}
-        self.conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
-
-    def post(self, body: dict) -> float:
-        """POST one body; return its latency in seconds (fails on any status but 201)."""
-        started = time.perf_counter()
-        self.conn.request("POST", self.path, json.dumps(body), self.headers)
-        response = self.conn.getresponse()
-        response.read()
-        assert response.status == 201, response.status
-        return time.perf_counter() - started
 
 
 def describe(label: str, times: list[float]) -> str:
@@ -130,7 +109,9 @@ def test_stdout_ingestion_of_one_runner(celery_worker, cast):
     trial = Sweep.objects.get(pk=sweep.pk).trials.get()
     assert trial.status == "succeeded", trial.error
     seconds = (trial.finished_at - trial.started_at).total_seconds()
-    print(f"\none trial printing {STDOUT_LINES:,} metric lines: started -> finished {seconds:.2f} s")
+    print(
+        f"\none trial printing {STDOUT_LINES:,} metric lines: started -> finished {seconds:.2f} s"
+    )
     print(verdict("stdout path of one runner", STDOUT_LINES / seconds, 100_000, "points/s",
                   at_least=True))  # fmt: skip
     stored_exactly(trial, "v", STDOUT_LINES)

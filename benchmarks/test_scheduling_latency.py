@@ -67,8 +67,10 @@ def measure(team) -> dict[str, list[float]]:
     hops = {
         "exit -> finished": [ms(t.last_metrics["exited"], seconds(t.finished_at)) for t in trials],
         "finished -> queued": [
-            ms(max(frees[k], rung_done[(t.bracket, t.rung - 1)] if t.rung else 0.0),
-               seconds(t.queued_at))
+            ms(
+                max(frees[k], rung_done[(t.bracket, t.rung - 1)] if t.rung else 0.0),
+                seconds(t.queued_at),
+            )
             for k, t in enumerate(sorted(trials, key=lambda t: t.queued_at)[concurrency:])
         ],  # fmt: skip
         "queued -> claimed": [ms(seconds(t.queued_at), seconds(t.started_at)) for t in trials],

@@ -31,8 +31,10 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -42,9 +44,7 @@ LEASE = "lease"  # the status reason when the lease ran out
 # The supervisor starts without the site module (-S): reading site-packages' .pth files (an
 # editable install's finder imports pathlib, re, ...) would double its start-up time. It
 # needs only the standard library, this package and psutil, whose folders it is given.
-IMPORT_PATH = os.pathsep.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(path))) for path in (__file__, psutil.__file__)
-)
+# psutil is imported once the command has started (it takes a third of the start-up).
 BOOT = (
     "import os, sys; sys.path[:0] = sys.argv.pop(1).split(os.pathsep); "
     "from scheduler.process_tree import main; sys.exit(main())"
@@ -62,6 +62,14 @@ def lease_for(lost_after: float, grace: float) -> tuple[float, float]:
 
 
 # --- the runner's side ---------------------------------------------------------------------
+
+
+def import_path() -> str:
+    """Return the folders the supervisor imports from: this package's and psutil's."""
+    import psutil
+
+    paths = (__file__, psutil.__file__)
+    return os.pathsep.join(os.path.dirname(os.path.dirname(os.path.abspath(p))) for p in paths)
 
 
 class Supervised:
@@ -84,7 +92,7 @@ class Supervised:
         ]  # fmt: skip
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", BOOT, IMPORT_PATH, *options, "--", *argv],
+                [sys.executable, "-I", "-S", "-c", BOOT, import_path(), *options, "--", *argv],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -167,6 +175,8 @@ class Supervised:
 
 def kill_session(sid: int) -> None:
     """SIGKILL every process of a session (the last resort when a supervisor hangs)."""
+    import psutil
+
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error, OSError):
             if os.getsid(proc.pid) == sid:
@@ -181,7 +191,7 @@ class Tree:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.me = psutil.Process()
+        self.me: psutil.Process | None = None  # once the command has started
         self.last_feed = time.monotonic()
         self.stop_at: float | None = None  # when the first SIGTERM went out
         self.grace = args.grace
@@ -227,6 +237,10 @@ class Tree:
             self.request_stop(LEASE, self.args.lease_grace)
 
     def descendants(self) -> list[psutil.Process]:
+        import psutil
+
+        if self.me is None:
+            self.me = psutil.Process()
         alive = []
         for proc in self.me.children(recursive=True):
             with contextlib.suppress(psutil.Error):
@@ -249,6 +263,8 @@ class Tree:
 
     def signal_all(self, procs: list[psutil.Process]) -> None:
         """SIGTERM what has not had one yet; SIGKILL everything once the grace is over."""
+        import psutil
+
         assert self.stop_at is not None
         overdue = time.monotonic() >= self.stop_at + self.grace
         if self.main is not None and self.main_status is None:

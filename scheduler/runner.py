@@ -340,7 +340,7 @@ def run(trial_id: int) -> None:
     claim = dbretry.call(trials.claim, trial_id, worker_name(), prepare)
     if claim is None:
         return
-    trial = dbretry.call(Trial.objects.select_related("sweep", "config").get, pk=trial_id)
+    trial = claim.trial  # with its sweep and config, as the claim read them
     try:
         tree = spawn(trial, claim.token)
     except OSError as exc:

@@ -108,14 +108,25 @@ def record(trial: Trial, points: list[Point]) -> int:
     return len(points)
 
 
+COPY_FROM = 100  # points: fewer go in one INSERT (COPY costs a round trip more)
+
+
 def insert_points(trial_id: int, points: list[Point]) -> None:
-    """Store points of one trial with PostgreSQL COPY, in the current transaction.
+    """Store points of one trial in the current transaction: COPY_FROM or more with
+    PostgreSQL COPY, fewer with one INSERT.
 
     COPY moves rows about ten times faster than a multi-row INSERT built by the ORM
     (https://www.psycopg.org/psycopg3/docs/basic/copy.html); NaN and infinities go as
     PostgreSQL's float literals.
     """
-    table, now = MetricPoint._meta.db_table, timezone.now()
+    now = timezone.now()
+    if len(points) < COPY_FROM:
+        MetricPoint.objects.bulk_create(
+            MetricPoint(trial_id=trial_id, name=p.name, step=p.step, value=p.value, created_at=now)
+            for p in points
+        )
+        return
+    table = MetricPoint._meta.db_table
     sql = f"COPY {table} (trial_id, name, step, value, created_at) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for point in points:

@@ -1,6 +1,8 @@
 """Benchmark: the dashboard on a 10,000-trial, 1,000,000-point sweep, in Chromium.
 
-Loads the sweep with `manage.py load_big_sweep`, then opens each page in headless Chromium
+Loads the sweep with `manage.py load_big_sweep` (BENCH_TRIALS and BENCH_POINTS change its
+size; issue 13's goals are for 100,000 trials and 10,000,000 points, which the command's
+max_iter=6561 plan cannot hold: it has 10,582 configs), then opens each page in headless Chromium
 against the real ASGI server and prints, per page: server time to first byte, DOMContentLoaded,
 load, first contentful paint, and (on the sweep page) when every chart has drawn and the live
 socket has caught up. Run with `make benchmark`; it asserts nothing about speed, only that
@@ -14,10 +16,12 @@ import os
 import statistics
 import time
 
+import psutil
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import sync_playwright
 
+from benchmarks.goals import verdict
 from scheduler.models import MetricPoint, Sweep
 from tests.conftest import ARTIFACTS
 
@@ -55,7 +59,9 @@ def summary(runs: list[dict]) -> dict:
 
 def test_dashboard_on_a_big_sweep(asgi_server):
     started = time.monotonic()
-    call_command("load_big_sweep", "--user", "bench", "--name", "bench-sweep")
+    size = ["--trials", os.environ.get("BENCH_TRIALS", "11000"),
+            "--points", os.environ.get("BENCH_POINTS", "1000000")]  # fmt: skip
+    call_command("load_big_sweep", "--user", "bench", "--name", "bench-sweep", *size)
     load_seconds = time.monotonic() - started
     sweep = Sweep.objects.get(name="bench-sweep")
     trial = sweep.trials.filter(status="succeeded").order_by("-rung", "id").first()
@@ -83,7 +89,24 @@ def test_dashboard_on_a_big_sweep(asgi_server):
             results[name] = summary([measure(page, url, mark) for _ in range(RUNS)])
         browser.close()
     report(sweep, trials, points, load_seconds, results)
+    print(verdict("sweep page first render (first contentful paint)", results["sweep"]["fcp"],
+                  1500, "ms"))  # fmt: skip
+    print(verdict("sweep page charts drawn", results["sweep"]["charts"], 3000, "ms"))
+    print(verdict("sweeps list loaded", results["sweeps list"]["load"], 300, "ms"))
+    print(f"web process memory (RSS): {server_rss(asgi_server) / 2**20:,.0f} MiB")
+    print(f"scale: {trials:,} trials, {points:,} points (goal scale: 100,000 and 10,000,000)")
     assert results["sweep"]["charts"] > 0
+
+
+def server_rss(url: str) -> int:
+    """Return the resident memory in bytes of the process listening on the server's port."""
+    port = int(url.rsplit(":", 1)[1])
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(port) in (proc.info["cmdline"] or []) and "uvicorn" in " ".join(
+            proc.info["cmdline"]
+        ):
+            return proc.memory_info().rss
+    return 0
 
 
 def report(sweep, trials: int, points: int, load_seconds: float, results: dict) -> None:

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from benchmarks.goals import verdict
 from scheduler import sweeps
 from scheduler.models import Sweep
 from tests.conftest import wait_for
@@ -44,5 +45,6 @@ def report(label: str, wall: float, sweep: Sweep) -> None:
 def test_81_3_sweep_wall_time_and_overhead(celery_worker, cast):
     wall, sweep = run(NOOP, cast.team)
     report("no-op trials (scheduler overhead)", wall, sweep)
+    print(verdict("no-op 81/3 sweep wall", wall, 2.5, "s"))
     wall, sweep = run(quadratic(), cast.team)
     report("python trials (quadratic.py)", wall, sweep)

@@ -25,6 +25,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from benchmarks.goals import verdict
 from scheduler import sweeps
 from scheduler.models import Sweep
 from tests.conftest import wait_for
@@ -143,4 +144,5 @@ def test_hbsite_against_optuna(celery_worker, cast, optuna_postgres):
               f"{ratio:9.2f}x")  # fmt: skip
     for name, ms in floors().items():
         print(f"floor: {name}: {ms:.3f} ms (median)")
+    print(verdict("hbsite orchestration overhead per trial", base.overhead_ms, 50, "ms"))
     assert all(row.trials == TRIALS for row in rows)

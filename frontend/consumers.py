@@ -8,6 +8,7 @@ coalesces metric batches so a chatty trial cannot flood a browser.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -34,18 +35,26 @@ def share_token(scope: dict[str, Any]) -> str | None:
 
 
 class Coalescer:
-    """Collect items and hand them to `flush` at most once every `every` seconds."""
+    """Collect items and hand them to `flush` at most once every `every` seconds.
+
+    The first item after a quiet spell goes out at once (on the next turn of the event loop,
+    with whatever else arrived in that turn); items arriving within `every` seconds of the
+    last flush wait for the rest of that interval.
+    """
 
     def __init__(self, every: float, flush) -> None:
         self.every, self.flush, self.task = every, flush, None
+        self.last = -math.inf  # event loop time of the last flush
 
     def poke(self) -> None:
         if self.task is None:
-            self.task = asyncio.ensure_future(self._later())
+            wait = self.last + self.every - asyncio.get_running_loop().time()
+            self.task = asyncio.ensure_future(self._later(max(wait, 0.0)))
 
-    async def _later(self) -> None:
-        await asyncio.sleep(self.every)
+    async def _later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
         self.task = None
+        self.last = asyncio.get_running_loop().time()
         await self.flush()
 
     def cancel(self) -> None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, JSONField, Q, Value
 from django.db.models.expressions import CombinedExpression
+from django.utils import timezone
 
 from . import events, metric_values, queueing, stored, trials, yamlsource
 from . import spec as specs
@@ -92,9 +93,7 @@ def record(trial: Trial, points: list[Point]) -> int:
     with transaction.atomic():
         running = update_last_values(trial, points, spec.metric)
         if running:
-            MetricPoint.objects.bulk_create(
-                MetricPoint(trial=trial, name=p.name, step=p.step, value=p.value) for p in points
-            )
+            insert_points(trial.pk, points)
             if mark_early_stop(trial, spec, points):
                 queueing.request_step(trial.sweep_id)
     if not running:
@@ -107,6 +106,31 @@ def record(trial: Trial, points: list[Point]) -> int:
         return 0
     events.publish_metrics(trial.sweep_id, trial.pk, [json_point(p) for p in points])
     return len(points)
+
+
+COPY_FROM = 100  # points: fewer go in one INSERT (COPY costs a round trip more)
+
+
+def insert_points(trial_id: int, points: list[Point]) -> None:
+    """Store points of one trial in the current transaction: COPY_FROM or more with
+    PostgreSQL COPY, fewer with one INSERT.
+
+    COPY moves rows about ten times faster than a multi-row INSERT built by the ORM
+    (https://www.psycopg.org/psycopg3/docs/basic/copy.html); NaN and infinities go as
+    PostgreSQL's float literals.
+    """
+    now = timezone.now()
+    if len(points) < COPY_FROM:
+        MetricPoint.objects.bulk_create(
+            MetricPoint(trial_id=trial_id, name=p.name, step=p.step, value=p.value, created_at=now)
+            for p in points
+        )
+        return
+    table = MetricPoint._meta.db_table
+    sql = f"COPY {table} (trial_id, name, step, value, created_at) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for point in points:
+            copy.write_row((trial_id, point.name, point.step, point.value, now))
 
 
 @transaction.atomic

@@ -52,6 +52,7 @@ READER_JOIN_SECONDS = 0.5  # how long the finish waits for output still in the p
 MAX_LINE_CHARS = 1024 * 1024  # a longer stdout line is read in pieces (and is no metric line)
 # Never handed on to a trial's process: the runner's own credential.
 PRIVATE_ENV = ("HBSITE_RUNNER_TOKEN",)
+FLUSH_POINTS = 5000  # metric points stored per transaction
 
 
 def worker_name() -> str:
@@ -281,15 +282,18 @@ class Attempt:
         seconds = dbretry.retry_seconds() if budget is None else budget
         if rejected:
             self.backend.reject(self.assignment, rejected, len(rejected), seconds)
-        if not points:
-            return
-        try:
-            accepted = self.backend.record(self.assignment, points, seconds)
-        except self.backend.transient:
-            self.output.put_back(points)
-            raise
-        if not accepted:
-            self.cut_off()
+        # One transaction per FLUSH_POINTS points: the trial row's lock is held only that
+        # long, so a flood of output never holds off the heartbeats (which update that row).
+        for start in range(0, len(points), FLUSH_POINTS):
+            chunk = points[start : start + FLUSH_POINTS]
+            try:
+                accepted = self.backend.record(self.assignment, chunk, seconds)
+            except self.backend.transient:
+                self.output.put_back(points[start:])
+                raise
+            if not accepted:
+                self.cut_off()
+                return
 
 
 class Heartbeats:

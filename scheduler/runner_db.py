@@ -67,7 +67,7 @@ def start(trial_id: int, worker: str, runner: str, data_dir: Path | str) -> Assi
     claim = trials.claim(trial_id, worker, lambda t: prepare(t, data_dir, runner))
     if claim is None:
         return None
-    trial = Trial.objects.select_related("sweep", "config").get(pk=trial_id)
+    trial = claim.trial  # with its locked sweep, as the claim read it
     spec = stored.spec_of(trial.sweep)
     hyperband = spec.hyperband
     return Assignment(
@@ -76,14 +76,14 @@ def start(trial_id: int, worker: str, runner: str, data_dir: Path | str) -> Assi
         sweep=trial.sweep_id,
         bracket=trial.bracket,
         rung=trial.rung,
-        attempt=claim.trial.attempt,
+        attempt=trial.attempt,
         token=claim.token,
         params=trial.config.params,
         resource=resource_value(trial),
         resource_name=hyperband.resource.name if hyperband is not None else None,
         resume=bool(hyperband and hyperband.resume),
-        command=claim.trial.command,
-        checkpoint_dir=claim.trial.checkpoint_dir,
+        command=trial.command,
+        checkpoint_dir=trial.checkpoint_dir,
         workdir=spec.run.workdir or "",
         timeout=spec.run.timeout,
     )

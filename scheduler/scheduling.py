@@ -273,6 +273,8 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     marks the trial with the rule); here the first rule in file order wins, then the lowest
     trial id.
     """
+    if not spec.early_stopping:
+        return False
     trial = (
         sweep.trials.filter(met_rule__isnull=False)
         .order_by("met_rule", "id")

@@ -11,8 +11,11 @@ Celery's Django fixup closes the task's connections after each run, and the pool
 broken one, so the retry starts on a fresh connection. Both tasks are idempotent.
 """
 
+import threading
+
 from celery import shared_task
 from django.conf import settings
+from django.db import connection
 
 from . import (
     analysis,
@@ -27,6 +30,10 @@ from . import (
 )
 from .models import Sweep
 
+# Sweeps whose step in this process has not taken the sweep's row lock yet.
+_waiting: set[int] = set()
+_waiting_lock = threading.Lock()
+
 RETRY_ON_DATABASE_ERRORS = {
     "autoretry_for": dbretry.TRANSIENT,
     "retry_backoff": 1,
@@ -38,8 +45,40 @@ RETRY_ON_DATABASE_ERRORS = {
 
 @shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def advance(sweep_id: int) -> None:
-    """Take every scheduling step that is due for one sweep (queue `scheduler`)."""
-    scheduling.step(sweep_id)
+    """Take every scheduling step that is due for one sweep (queue `scheduler`).
+
+    A request that arrives while a step of the same sweep in this process still waits for
+    the sweep's lock is already served: that step reads the database only once it holds the
+    lock, after the change behind the request committed (requests are sent after commit).
+    Should that step fail, its own retry, or reconcile, takes it again.
+    """
+    with _waiting_lock:
+        if sweep_id in _waiting:
+            return
+        _waiting.add(sweep_id)
+    try:
+        with connection.execute_wrapper(_stop_waiting_once_locked(sweep_id)):
+            scheduling.step(sweep_id)
+    finally:
+        _stop_waiting(sweep_id)
+
+
+def _stop_waiting(sweep_id: int) -> None:
+    with _waiting_lock:
+        _waiting.discard(sweep_id)
+
+
+def _stop_waiting_once_locked(sweep_id: int):
+    """A query wrapper (Django's database instrumentation) that ends the wait as soon as the
+    step's first SELECT ... FOR UPDATE (`sweeps.lock_sweep`) has returned."""
+
+    def wrapper(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "FOR UPDATE" in sql:
+            _stop_waiting(sweep_id)
+        return result
+
+    return wrapper
 
 
 @shared_task(ignore_result=True, acks_late=True)

@@ -77,6 +77,7 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
         return None
     token = secrets.token_urlsafe(24)
     now = timezone.now()
+    trial.sweep = sweep  # the locked row: `prepare` reads the spec without another query
     trial.status, trial.worker, trial.token_hash = TrialStatus.RUNNING, worker, hash_secret(token)
     trial.attempt += 1
     trial.started_at = trial.heartbeat_at = now

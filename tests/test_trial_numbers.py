@@ -178,10 +178,15 @@ def make_old_trial(apps, sweep, index: int):
 
 
 def test_a_trial_process_is_told_its_number_beside_its_id(cast):
-    from scheduler import runner
+    from django.conf import settings
+
+    from scheduler import runner, runner_db
 
     started_sweep(cast.team, cast.member)
     sweep = started_sweep(cast.team, cast.member)
-    trial = sweep.trials.select_related("sweep", "config").order_by("id")[2]
-    env = runner.trial_env(trial, "token")
+    trial = sweep.trials.order_by("id")[2]
+    Trial.objects.filter(pk=trial.pk).update(status="queued")
+    claimed = runner_db.start(trial.pk, "test-worker", "test-runner", settings.HBSITE_DATA_DIR)
+    assert claimed is not None and claimed.number == 3
+    env = runner.trial_env(claimed, "http://127.0.0.1:1")
     assert (env["HBSITE_TRIAL_NUMBER"], env["HBSITE_TRIAL_ID"]) == ("3", str(trial.pk))

@@ -189,23 +189,50 @@ def held_tasks(request, monkeypatch) -> list[tuple[str, tuple]]:
 
 
 class MainWorker:
-    """The suite's shared Celery worker on both queues; a test may stop it for a while."""
+    """The suite's shared Celery worker on every queue; a test may stop it for a while.
+
+    It consumes only while a test that asked for it runs: between such tests it cancels its
+    consumers, so the tasks the test server sends for a browser test's sweeps (pause, retry,
+    kill from a page) wait in the broker instead of racing that test's database flush, and the
+    next worker test drops them before it starts consuming again."""
+
+    QUEUES = "scheduler,trials,webhooks"
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env, self.proc = env, None
 
     def ensure(self) -> None:
+        drop_queued_tasks()
         if self.proc is None or self.proc.poll() is not None:
-            argv = worker_argv("scheduler,trials,webhooks", 8, "main")
+            argv = worker_argv(self.QUEUES, 8, "main")
             self.proc = start_process(argv, self.env, "worker.log")
             wait_for(lambda: ping_worker("main"), timeout=60, every=0.5)
             WORKERS["main"] = self.proc
+        else:
+            self.consume(True)
+
+    def consume(self, on: bool) -> None:
+        """Start or stop consuming every queue the worker serves (its runner queue too)."""
+        from hbsite.celery import app
+        from scheduler.queueing import runner_queue
+
+        queues = [*self.QUEUES.split(","), runner_queue(settings.HBSITE_RUNNER_NAME)]
+        control = app.control.add_consumer if on else app.control.cancel_consumer
+        for queue in queues:
+            replies = control(queue, destination=[worker_node("main")], reply=True, timeout=10)
+            assert replies, f"the main worker did not answer {control.__name__}({queue})"
 
     def stop(self) -> None:
         if self.proc is not None:
             WORKERS.pop("main", None)
             stop_process(self.proc)
             self.proc = None
+
+
+def drop_queued_tasks() -> None:
+    """Delete the session's queued Celery messages (a worker test starts from none)."""
+    keys = queue_keys()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(*keys)
 
 
 def queue_keys() -> list[str]:
@@ -254,6 +281,8 @@ def celery_worker(main_worker) -> Iterator[MainWorker]:
     main_worker.ensure()
     yield main_worker
     wait_until_idle()
+    if main_worker.proc is not None and main_worker.proc.poll() is None:
+        main_worker.consume(False)
 
 
 @pytest.fixture
@@ -261,6 +290,7 @@ def start_worker(process_env) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start extra workers for one test; they are killed when it ends."""
     started: list[subprocess.Popen] = []
     names: list[str] = []
+    drop_queued_tasks()
 
     def start(queues: str = "trials", concurrency: int = 4, name: str = "extra"):
         proc = start_process(worker_argv(queues, concurrency, name), process_env, f"{name}.log")

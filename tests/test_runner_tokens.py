@@ -323,8 +323,8 @@ def test_hbsite_runner_refuses_what_cannot_work(monkeypatch, args, message):
 
 def assignment(checkpoint_dir: str, workdir: str = "") -> runner.Assignment:
     return runner.Assignment(
-        trial=1, sweep=2, bracket=0, rung=0, attempt=1, token="trial-token", params={"x": 1},
-        resource=3, resource_name="num_steps", resume=True, command="true",
+        trial=1, number=1, sweep=2, bracket=0, rung=0, attempt=1, token="trial-token",
+        params={"x": 1}, resource=3, resource_name="num_steps", resume=True, command="true",
         checkpoint_dir=checkpoint_dir, workdir=workdir, timeout=None,
     )  # fmt: skip
 

@@ -47,7 +47,10 @@ def sweep_text(sweep: dict[str, Any], best: dict[str, Any] | None, metric: str |
     if best is None:
         return head + ". No trial ranked."
     what = f"{escape(metric)} " if metric else ""
-    where = f"trial {best['trial']}, bracket {best['bracket']} rung {best['rung']}"
+    # The trial as people read it: its number in the sweep (the id for events written before
+    # trials had numbers).
+    name = f"trial #{best['number']}" if best.get("number") else f"trial id {best['trial']}"
+    where = f"{name}, bracket {best['bracket']} rung {best['rung']}"
     return f"{head}. Best {what}{number(best['value'])} ({where})."
 
 

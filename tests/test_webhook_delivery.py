@@ -52,6 +52,7 @@ def test_a_finished_sweep_sends_one_signed_message(cast, celery_worker):
     assert message["data"]["sweep"]["id"] == sweep.pk
     assert message["data"]["best"] == event.payload["best"]
     assert message["text"].startswith("Sweep <http") and "finished. Best loss" in message["text"]
+    assert f"(trial #{event.payload['best']['number']}, bracket" in message["text"]
     delivery = delivered.get()
     assert (delivery.attempts, delivery.status_code, delivery.error) == (1, 200, "")
     assert len(delivery.log) == 1 and delivery.log[0]["status_code"] == 200

@@ -49,18 +49,20 @@ def account(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    found = request.user.api_tokens.filter(pk=token_id, revoked_at__isnull=True)
-    if not found.update(revoked_at=timezone.now()):
-        raise Http404("No such token")
-    messages.success(request, "Token revoked; scripts using it can no longer sign in.")
-    return redirect("account")
+    done = "Token revoked; scripts using it can no longer sign in."
+    return revoke(request, request.user.api_tokens, token_id, done)
 
 
 @require_POST
 @login_required
 def runner_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    found = request.user.runner_tokens.filter(pk=token_id, revoked_at__isnull=True)
-    if not found.update(revoked_at=timezone.now()):
+    done = "Runner token revoked; runners using it can no longer report."
+    return revoke(request, request.user.runner_tokens, token_id, done)
+
+
+def revoke(request: HttpRequest, tokens, token_id: int, done: str) -> HttpResponse:
+    """Revoke one of the user's live tokens of a kind and say `done`; 404 when none such."""
+    if not tokens.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         raise Http404("No such token")
-    messages.success(request, "Runner token revoked; runners using it can no longer report.")
+    messages.success(request, done)
     return redirect("account")

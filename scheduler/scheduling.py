@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -50,14 +50,15 @@ class StartFailed(Exception):
         self.reason = reason
 
 
-def step(sweep_id: int) -> None:
-    """Do every scheduling step that is due for a sweep; idempotent.
+def step(sweep_id: int, on_locked: Callable[[], None] = lambda: None) -> None:
+    """Do every scheduling step that is due for a sweep; idempotent. `on_locked()` is called
+    once the sweep's row lock is held, before anything is read under it.
 
     A created sweep whose start fails is ended "failed" with the reason, in a transaction of
     its own, so it is never left "created"; a lost database connection is raised instead.
     """
     try:
-        _locked_step(sweep_id)
+        _locked_step(sweep_id, on_locked)
     except StartFailed as failed:
         with transaction.atomic():
             sweep = lock_sweep(sweep_id)
@@ -66,8 +67,9 @@ def step(sweep_id: int) -> None:
 
 
 @transaction.atomic
-def _locked_step(sweep_id: int) -> None:
+def _locked_step(sweep_id: int, on_locked: Callable[[], None]) -> None:
     sweep = lock_sweep(sweep_id)
+    on_locked()
     if sweep is None or not sweep.is_active:
         return
     if sweep.status == SweepStatus.CREATED:

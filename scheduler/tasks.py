@@ -15,7 +15,6 @@ import threading
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 
 from . import (
     analysis,
@@ -57,8 +56,7 @@ def advance(sweep_id: int) -> None:
             return
         _waiting.add(sweep_id)
     try:
-        with connection.execute_wrapper(_stop_waiting_once_locked(sweep_id)):
-            scheduling.step(sweep_id)
+        scheduling.step(sweep_id, on_locked=lambda: _stop_waiting(sweep_id))
     finally:
         _stop_waiting(sweep_id)
 
@@ -66,19 +64,6 @@ def advance(sweep_id: int) -> None:
 def _stop_waiting(sweep_id: int) -> None:
     with _waiting_lock:
         _waiting.discard(sweep_id)
-
-
-def _stop_waiting_once_locked(sweep_id: int):
-    """A query wrapper (Django's database instrumentation) that ends the wait as soon as the
-    step's first SELECT ... FOR UPDATE (`sweeps.lock_sweep`) has returned."""
-
-    def wrapper(execute, sql, params, many, context):
-        result = execute(sql, params, many, context)
-        if "FOR UPDATE" in sql:
-            _stop_waiting(sweep_id)
-        return result
-
-    return wrapper
 
 
 @shared_task(ignore_result=True, acks_late=True)

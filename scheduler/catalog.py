@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 
 from .models import Sweep, SweepQuerySet, SweepStatus
 
@@ -66,10 +67,23 @@ def statuses(status: str) -> tuple[str, ...]:
     return tuple(Sweep.ACTIVE) if status == ACTIVE else (status,)
 
 
+def a_tag_contains(word: str) -> RawSQL:
+    """True where one of the sweep's tags contains `word`, ignoring case (each tag is
+    matched on its own, never the JSON text of the list)."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    sql = (
+        "EXISTS (SELECT 1 FROM jsonb_array_elements_text("
+        f'"{Sweep._meta.db_table}"."tags") AS tag WHERE tag ILIKE %s)'
+    )
+    return RawSQL(sql, (f"%{escaped}%",), output_field=BooleanField())
+
+
 def search(sweeps: SweepQuerySet, wanted: SweepSearch) -> SweepQuerySet:
     """Narrow `sweeps` to those that match `wanted` (see SweepSearch)."""
-    for word in wanted.text.split():  # tags__icontains: in the tags' JSON text
-        sweeps = sweeps.filter(Q(name__icontains=word) | Q(tags__icontains=word))
+    for n, word in enumerate(wanted.text.split()):
+        tagged = f"tag_has_{n}"
+        sweeps = sweeps.alias(**{tagged: a_tag_contains(word)})
+        sweeps = sweeps.filter(Q(name__icontains=word) | Q(**{tagged: True}))
     if wanted.tag:
         sweeps = sweeps.filter(tags__contains=[wanted.tag])
     if wanted.status:

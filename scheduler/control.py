@@ -175,9 +175,13 @@ def retry(sweep_id: int, user=None, trial_ids: list[int] | None = None,
         rows = rows.filter(pk__in=trial_ids)
         missing = set(trial_ids) - set(rows.values_list("id", flat=True))
         if missing:
+            numbers = dict(sweep.trials.filter(pk__in=missing).values_list("id", "number"))
+            if len(numbers) < len(missing):
+                others = ", ".join(str(i) for i in sorted(missing - numbers.keys()))
+                raise ControlError(f"trial id(s) {others} are not in sweep {sweep_id}")
             raise ControlError(
-                f"trial(s) {', '.join(f'#{i}' for i in sorted(missing))} of sweep {sweep_id} "
-                "did not fail: only a failed or lost trial is retried"
+                f"trial(s) {', '.join(f'#{numbers[i]}' for i in sorted(missing))} of sweep "
+                f"{sweep_id} did not fail: only a failed or lost trial is retried"
             )
     if not rows.exists():
         raise ControlError(f"sweep {sweep_id} has no failed trial there to retry")

@@ -215,6 +215,11 @@ def test_it_refuses_what_does_not_apply(running, cast):
         control.set_concurrency(running.pk, 0, cast.member)
     with pytest.raises(control.ControlError, match="did not fail"):
         control.retry(running.pk, cast.member, trial_ids=[running.trials.first().pk])
+    first = running.trials.order_by("id").first()
+    with pytest.raises(control.ControlError, match=f"#{first.number} of sweep"):
+        control.retry(running.pk, cast.member, trial_ids=[first.pk])
+    with pytest.raises(control.ControlError, match="not in sweep"):
+        control.retry(running.pk, cast.member, trial_ids=[first.pk + 10**6])
     control.pause(running.pk, cast.member)
     with pytest.raises(control.ControlError, match="is paused"):
         control.pause(running.pk, cast.member)

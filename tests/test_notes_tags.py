@@ -186,6 +186,15 @@ def test_the_api_finds_sweeps_by_words_in_name_or_tags(cast, catalog_world):
     assert ids(client.get("/api/sweeps/?tag=vision")) == {w["resnet"].pk, w["theirs"].pk}
 
 
+def test_a_search_reads_each_tag_not_the_lists_json(cast, catalog_world):
+    client = api(cast.viewer)
+    for text in ('"', "[", ",", "%", "_"):
+        assert ids(client.get("/api/sweeps/", {"q": text})) == set(), text
+    assert ids(client.get("/api/sweeps/", {"q": "ISIO"})) == ids(
+        client.get("/api/sweeps/?q=vision")
+    )
+
+
 def test_the_api_filters_by_status_owner_and_team(cast, catalog_world):
     w, client = catalog_world, api(cast.viewer)
     assert ids(client.get("/api/sweeps/?status=stopped")) == {w["bert"].pk}

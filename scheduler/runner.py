@@ -16,7 +16,7 @@ finish count only while the trial is still running that attempt (see scheduler.t
 One heartbeat thread per runner process beats for all its trials, so nothing a trial does
 (a child holding its output pipe open, a flood of output) can stall it. A rejected heartbeat
 means the attempt is over (stopped, or lost and handed to another runner): its process tree
-is killed at once. The tree itself is held by a supervisor (scheduler.process_tree) that
+is killed at once. The tree itself is held by a supervisor (scheduler.supervisor) that
 kills it when the trial ends, when this runner dies, and when heartbeats stop being accepted
 for longer than its lease, which ends before reconcile may start another attempt.
 
@@ -42,7 +42,8 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from . import dbretry, metrics
-from .process_tree import LEASE, Supervised
+from .process_tree import Supervised
+from .supervisor import LEASE
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class Output:
     """Read a child's stdout and stderr on threads: tails, plus metric points from stdout."""
 
     def __init__(self, tree: Supervised, default_step: float | None) -> None:
-        limit, proc = settings.HBSITE_OUTPUT_TAIL_BYTES, tree.proc
+        limit = settings.HBSITE_OUTPUT_TAIL_BYTES
         self.stdout, self.stderr = Tail(limit), Tail(limit)
         self.default_step = default_step
         self.pending: list[metrics.Point] = []
@@ -192,7 +193,7 @@ class Output:
         self.lock = threading.Lock()
         self.threads = [
             threading.Thread(target=self._read, args=args, daemon=True)
-            for args in ((proc.stdout, self.stdout, True), (proc.stderr, self.stderr, False))
+            for args in ((tree.stdout, self.stdout, True), (tree.stderr, self.stderr, False))
         ]
         for thread in self.threads:
             thread.start()

@@ -1,0 +1,76 @@
+"""The runner's spawner forks each trial's supervisor; trials outlive a spawner that dies.
+
+These run the real spawner and supervisors (no database): the command's output and exit
+status reach the runner, the command holds none of the supervisor's pipes, a killed spawner
+is replaced for the next trial while the trial it started runs on, and a stopped tree dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from scheduler.process_tree import Supervised
+from scheduler.spawner import spawner
+from tests.conftest import wait_for
+
+
+def start(command: str, grace: float = 2.0) -> Supervised:
+    return Supervised(["/bin/sh", "-c", command], "/tmp", dict(os.environ), grace, 60.0)
+
+
+def finish(tree: Supervised) -> None:
+    while not tree.wait(0.2):
+        pass
+    tree.close(10)
+
+
+def test_output_and_exit_status_reach_the_runner():
+    tree = start("echo out; echo err >&2; exit 3")
+    finish(tree)
+    assert (tree.returncode, tree.stdout.read(), tree.stderr.read()) == (3, "out\n", "err\n")
+
+
+def test_the_command_holds_only_its_standard_streams():
+    tree = start("ls /proc/$$/fd")
+    finish(tree)
+    assert tree.stdout.read().split() == ["0", "1", "2"]
+
+
+def test_a_trial_outlives_a_killed_spawner_and_the_next_one_starts_anew(tmp_path):
+    go = tmp_path / "go"
+    first = start(f"while [ ! -e {go} ]; do sleep 0.05; done; echo done")
+    old = spawner().proc
+    assert old is not None
+    os.kill(old.pid, signal.SIGKILL)
+    wait_for(lambda: old.poll() is not None, timeout=10)
+    second = start("echo again")
+    finish(second)
+    assert second.stdout.read() == "again\n" and spawner().proc is not old
+    assert not first.wait(0.3)  # still running, under the dead spawner's supervisor
+    go.touch()
+    finish(first)
+    assert (first.returncode, first.stdout.read()) == (0, "done\n")
+
+
+def test_a_stopped_tree_dies_with_its_leftovers(tmp_path):
+    pids = tmp_path / "pids"
+    # Both the shell and its background child ignore SIGTERM: only SIGKILL ends them.
+    tree = start(f"trap '' TERM; sleep 60 & echo $! > {pids}; while :; do sleep 0.1; done", 0.5)
+    wait_for(lambda: pids.exists() and pids.read_text().strip(), timeout=10)
+    child = int(pids.read_text())
+    started = time.monotonic()
+    tree.stop()
+    finish(tree)
+    assert tree.returncode == -signal.SIGKILL  # it ignored SIGTERM, so the grace ran out
+    assert time.monotonic() - started >= 0.5
+    assert not alive(child)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

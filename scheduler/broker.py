@@ -57,13 +57,32 @@ def waiting_ids(queue: str = "trials") -> set[int] | None:
 def depth(queue: str) -> int | None:
     """Return how many task messages wait in `queue` (every priority), or None when the
     broker is not Redis. Raises redis.RedisError when Redis cannot be reached."""
-    client = redis_client()
+    return waiting([queue])
+
+
+def waiting(queues: Iterable[str]) -> int | None:
+    """Return how many task messages wait in all of `queues` together, in one round trip
+    on this process's client, or None when the broker is not Redis. Raises
+    redis.RedisError when Redis cannot be reached."""
+    client = shared_client()
     if client is None:
         return None
-    try:
-        return sum(client.llen(key) for key in queue_keys(queue))
-    finally:
-        client.close()
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            for key in queue_keys(queue):
+                pipe.llen(key)
+        return sum(pipe.execute())
+
+
+_shared: list[redis.Redis | None] = []
+
+
+def shared_client() -> redis.Redis | None:
+    """Return this process's client of the broker (thread-safe, pooled), or None when the
+    broker is not Redis."""
+    if not _shared:
+        _shared.append(redis_client())
+    return _shared[0]
 
 
 def runner_queues() -> list[str]:

@@ -124,6 +124,13 @@ class Backend(Protocol):
     ) -> bool:
         """Store how the attempt's process ended (trials.finish)."""
 
+    def finish_and_take(
+        self, a: Assignment, end: tuple[int | None, str, str, str], may_take_next: Any
+    ) -> tuple[bool, Assignment | None]:
+        """Store how the attempt ended (`end`: exit code, error, stdout and stderr tails); when
+        `may_take_next()` says so, also claim the next trial of the sweep for this runner
+        (scheduler.handoff). Returns (recorded, the next attempt or None)."""
+
     def give_up(self, a: Assignment, why: str) -> bool:
         """Requeue an attempt whose tree was killed for want of heartbeats (trials.give_up)."""
 
@@ -372,16 +379,28 @@ def spawn(a: Assignment, api_url: str) -> Supervised:
     )
 
 
-def run(trial_id: int, backend: Backend) -> None:
-    """Run a queued trial to its end through `backend`; do nothing if another runner has it."""
+def never() -> bool:
+    return False
+
+
+def run(trial_id: int, backend: Backend, may_take_next: Any = never) -> None:
+    """Run a queued trial to its end through `backend`; do nothing if another runner has it.
+
+    While `may_take_next()` says so when an attempt ends (no other trial waits for this
+    runner), the next trial its finish claimed is run right after it, by this thread.
+    """
     a = backend.start(trial_id)
-    if a is None:
-        return
+    while a is not None:
+        a = run_attempt(a, backend, may_take_next)
+
+
+def run_attempt(a: Assignment, backend: Backend, may_take_next: Any) -> Assignment | None:
+    """Run one claimed attempt to its end; return the next attempt its finish claimed."""
     try:
         tree = spawn(a, backend.api_url)
     except OSError as exc:
         backend.finish(a, None, f"could not start: {exc}", "", "")
-        return
+        return None
     output = Output(tree, default_step=a.resource)
     attempt = Attempt(a, backend, tree, output)
     heartbeats().add(attempt)
@@ -389,17 +408,18 @@ def run(trial_id: int, backend: Backend) -> None:
         error = supervise(attempt)
     except Exception as exc:
         # A runner bug must not leave the trial "running" until reconcile.
-        log.exception("runner failed while supervising trial %s", trial_id)
+        log.exception("runner failed while supervising trial %s", a.trial)
         tree.stop()
         tree.wait(grace_seconds() + 5)
         error = f"runner error: {exc}"
     finally:
         heartbeats().remove(attempt)
-    conclude(attempt, error)
+    return conclude(attempt, error, may_take_next)
 
 
-def conclude(attempt: Attempt, error: str) -> None:
-    """Record how the attempt ended (if it is still the current one), then let its tree go.
+def conclude(attempt: Attempt, error: str, may_take_next: Any = never) -> Assignment | None:
+    """Record how the attempt ended (if it is still the current one), then let its tree go;
+    return the next attempt the finish claimed for this runner, if any.
 
     A backend that stays away longer than HBSITE_DB_RETRY_SECONDS raises its error here; the
     trial then stays running without heartbeats until reconcile requeues it.
@@ -408,13 +428,16 @@ def conclude(attempt: Attempt, error: str) -> None:
     output.join(READER_JOIN_SECONDS)
     attempt.flush()
     stdout, stderr = output.tails()
+    following = None
     if tree.reason == LEASE and not attempt.fenced.is_set():
         done = attempt.backend.give_up(a, "stopped heartbeating")
     else:
-        done = attempt.backend.finish(a, tree.returncode, error, stdout, stderr)
+        end = (tree.returncode, error, stdout, stderr)
+        done, following = attempt.backend.finish_and_take(a, end, may_take_next)
     if not done:
         log.warning("trial %s attempt %s was fenced off; it changed nothing", a.trial, a.attempt)
     tree.close(grace_seconds() + 5)
+    return following
 
 
 def supervise(attempt: Attempt) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from . import command, dbretry, metrics, stored, trials
+from . import command, dbretry, handoff, metrics, queueing, stored, trials
 from .models import Trial, hash_secret
 from .runner import Assignment, sweep_dir, worker_name
 
@@ -65,8 +65,11 @@ def start(trial_id: int, worker: str, runner: str, data_dir: Path | str) -> Assi
     trial is not queued (another runner has it, it was stopped) or its sweep is not running.
     """
     claim = trials.claim(trial_id, worker, lambda t: prepare(t, data_dir, runner))
-    if claim is None:
-        return None
+    return None if claim is None else assignment_of(claim)
+
+
+def assignment_of(claim: trials.Claim) -> Assignment:
+    """Return what a runner needs to run the attempt it has claimed."""
     trial = claim.trial  # with its locked sweep, as the claim read it
     spec = stored.spec_of(trial.sweep)
     hyperband = spec.hyperband
@@ -87,6 +90,19 @@ def start(trial_id: int, worker: str, runner: str, data_dir: Path | str) -> Assi
         workdir=spec.run.workdir or "",
         timeout=spec.run.timeout,
     )
+
+
+def finish_and_take(
+    a: Assignment, end: tuple[int | None, str, str, str], take_next: bool
+) -> tuple[bool, Assignment | None]:
+    """Finish the attempt, take the sweep's scheduling step and, when `take_next`, claim for
+    this runner the next trial the step queued on one of its queues (scheduler.handoff)."""
+    name, data_dir = settings.HBSITE_RUNNER_NAME, settings.HBSITE_DATA_DIR
+    keep_for = (queueing.TRIALS, queueing.runner_queue(name)) if take_next else ()
+    done, claim = handoff.finish_and_claim(
+        fence_of(a), end, keep_for, worker_name(), lambda t: prepare(t, data_dir, name)
+    )
+    return done, None if claim is None else assignment_of(claim)
 
 
 def fence_of(a: Assignment) -> trials.Fence:
@@ -149,6 +165,20 @@ class DbBackend:
     ) -> bool:
         self._forget(a)
         return dbretry.call(trials.finish, fence_of(a), exit_code, error, stdout, stderr)
+
+    def finish_and_take(
+        self, a: Assignment, end: tuple[int | None, str, str, str], may_take_next: Any
+    ) -> tuple[bool, Assignment | None]:
+        self._forget(a)
+        try:
+            return dbretry.call(finish_and_take, a, end, bool(may_take_next()))
+        except dbretry.TRANSIENT:
+            raise
+        except Exception:
+            # A scheduling step that fails must not lose the attempt's end: store it alone;
+            # the `advance` task then takes the step (and logs its failure) as before.
+            log.exception("finishing trial %s with the next step failed", a.trial)
+            return self.finish(a, *end), None
 
     def give_up(self, a: Assignment, why: str) -> bool:
         self._forget(a)

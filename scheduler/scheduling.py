@@ -1,7 +1,8 @@
 """The scheduling step: everything the scheduler decides for one sweep, under its row lock.
 
-`step` runs only inside the Celery task `scheduler.tasks.advance`; everything else that wants
-the scheduler to act calls `queueing.request_step`. A step locks the sweep row, so two steps
+`step` runs inside the Celery task `scheduler.tasks.advance`, and `step_locked` in the
+transaction of a local runner's finish (scheduler.handoff); everything else that wants the
+scheduler to act calls `queueing.request_step`. A step locks the sweep row, so two steps
 of one sweep are serialized, and only does what the database says is due, so running it any
 number of times is safe: start the sweep, end it when a finished rung ranked nothing,
 promote finished rungs, apply early stopping, dispatch pending trials up to `concurrency`,
@@ -13,7 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -70,24 +71,37 @@ def step(sweep_id: int, on_locked: Callable[[], None] = lambda: None) -> None:
 def _locked_step(sweep_id: int, on_locked: Callable[[], None]) -> None:
     sweep = lock_sweep(sweep_id)
     on_locked()
-    if sweep is None or not sweep.is_active:
-        return
+    if sweep is not None:
+        step_locked(sweep)
+
+
+def step_locked(sweep: Sweep, keep_for: Collection[str] = ()) -> int | None:
+    """Do every scheduling step that is due for a sweep whose row lock the caller holds.
+
+    A trial this step queues for one of the queues in `keep_for` (the first, in dispatch
+    order) is not sent to the runners: its id is returned for the caller to claim in the
+    same transaction (scheduler.handoff). None when no trial was kept.
+    """
+    if not sweep.is_active:
+        return None
     if sweep.status == SweepStatus.CREATED:
         spec, plan = _start_or_fail(sweep)
     else:
         spec, plan = stored.spec_of(sweep), stored.plan_of(sweep)
     finished = finished_rungs(sweep, spec)
     if end_if_unranked(sweep, spec, finished):
-        return
+        return None
     promote_finished_rungs(sweep, spec, plan, finished)
     if apply_early_stopping(sweep, spec):
-        return
+        return None
     if sweep.paused_at is not None:
-        return  # paused: rungs are still decided, nothing new starts (see scheduler.control)
+        return None  # paused: rungs are still decided, nothing new starts (see scheduler.control)
     if spec.bo is not None:
         suggesting.fill_slots(sweep, spec, plan)
-    dispatch(sweep)
-    finish_if_done(sweep, spec, plan)
+    occupied, kept = dispatch(sweep, keep_for)
+    if not occupied:
+        finish_if_done(sweep, spec, plan)
+    return kept
 
 
 def sample_configs(spec: specs.SweepSpec, seed: int, s: int, n: int) -> list[dict[str, Any]]:
@@ -179,12 +193,14 @@ def promote_finished_rungs(
 ) -> None:
     """Promote the best configs of every finished rung not yet decided, or reopened because
     some of its trials were retried (see scheduler.control)."""
+    below_top = [(row["bracket"], row["rung"]) for row in finished
+                 if row["rung"] + 1 < len(plan.bracket(row["bracket"]).rungs)]  # fmt: skip
+    if not below_top:
+        return  # nothing to promote: no decision to read
     closed = set(sweep.decisions.filter(reopened=False).values_list("bracket", "rung"))
-    for row in finished:
-        s, i = row["bracket"], row["rung"]
-        bracket = plan.bracket(s)
-        if (s, i) not in closed and i + 1 < len(bracket.rungs):
-            promote(sweep, spec, bracket, i)
+    for s, i in below_top:
+        if (s, i) not in closed:
+            promote(sweep, spec, plan.bracket(s), i)
 
 
 def end_if_unranked(sweep: Sweep, spec: specs.SweepSpec, finished: list[dict[str, Any]]) -> bool:
@@ -300,11 +316,14 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     return True
 
 
-def dispatch(sweep: Sweep) -> None:
-    """Queue pending trials while fewer than `concurrency` are queued or running."""
-    free = sweep.concurrency - sweep.trials.occupying().count()
+def dispatch(sweep: Sweep, keep_for: Collection[str] = ()) -> tuple[int, int | None]:
+    """Queue pending trials while fewer than `concurrency` are queued or running; return how
+    many are queued or running now, and the first trial queued whose queue is in `keep_for`,
+    kept back from the runners (see step_locked)."""
+    occupied = sweep.trials.occupying().count()
+    free = sweep.concurrency - occupied
     if free <= 0:
-        return
+        return occupied, None
     # Higher rungs first: they finish brackets sooner and their inputs are already known.
     rows = list(
         sweep.trials.filter(status=TrialStatus.PENDING)
@@ -313,12 +332,16 @@ def dispatch(sweep: Sweep) -> None:
         .values_list("id", "number")[:free]
     )
     if not rows:
-        return
+        return occupied, None
     due = [trial_id for trial_id, _ in rows]
     Trial.objects.filter(pk__in=due).update(status=TrialStatus.QUEUED, queued_at=timezone.now())
     events.emit(sweep, events.TRIAL_QUEUED, {"trials": due, "numbers": [n for _, n in rows]})
-    for trial_id, queue in placement.queues(sweep, due).items():
-        queueing.request_run(trial_id, queue)
+    queues = placement.queues(sweep, due)
+    kept = next((trial_id for trial_id in due if queues[trial_id] in keep_for), None)
+    for trial_id, queue in queues.items():
+        if trial_id != kept:
+            queueing.request_run(trial_id, queue)
+    return occupied + len(due), kept
 
 
 def settling() -> Exists:

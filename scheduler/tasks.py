@@ -13,11 +13,14 @@ broken one, so the retry starts on a fresh connection. Both tasks are idempotent
 
 import threading
 
+import redis
 from celery import shared_task
+from celery.worker import state as worker_state
 from django.conf import settings
 
 from . import (
     analysis,
+    broker,
     dbretry,
     queueing,
     runner,
@@ -71,7 +74,22 @@ def run_trial(trial_id: int) -> None:
     """Run one trial's process to its end (queue `trials` or `trials@<runner>`), reporting
     through the REST API when HBSITE_RUNNER_URL is set, else on the database; either way
     the runner rides out a server or database that is away for a while."""
-    runner.run(trial_id, backend())
+    runner.run(trial_id, backend(), may_take_next=no_other_trial_waits)
+
+
+def no_other_trial_waits() -> bool:
+    """Tell whether a runner thread whose trial ended may run the next trial of its sweep
+    itself (scheduler.handoff): no run_trial task waits for this worker, neither received
+    and not started yet nor in the queues it consumes. So one sweep's trials never hold the
+    runner while another's wait."""
+    try:
+        received = [r for r in list(worker_state.reserved_requests) if r.name == queueing.RUN_TRIAL]
+        if any(r not in worker_state.active_requests for r in received):
+            return False
+        queues = (queueing.TRIALS, queueing.runner_queue(settings.HBSITE_RUNNER_NAME))
+        return broker.waiting(queues) == 0
+    except (RuntimeError, redis.RedisError):  # a set changed while read; Redis away
+        return False
 
 
 _backend: runner.Backend | None = None

@@ -17,11 +17,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from . import broker, events, placement, queueing, stored
 from .models import MetricPoint, Sweep, SweepStatus, Trial, TrialAttempt, TrialStatus, hash_secret
-from .sweeps import lock_sweep
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,20 @@ class Claim:
 
 
 def lock_trial(trial_id: int) -> tuple[Sweep, Trial] | None:
-    """Lock a trial's sweep, then the trial (always in that order, so no deadlock)."""
-    sweep_id = Trial.objects.filter(pk=trial_id).values_list("sweep_id", flat=True).first()
-    if sweep_id is None:
+    """Lock a trial's sweep, then the trial (always in that order, so no deadlock); the
+    trial comes with its config."""
+    sweep_id = Trial.objects.filter(pk=trial_id).values("sweep_id")
+    sweep = Sweep.objects.select_for_update().filter(pk=Subquery(sweep_id)).first()
+    if sweep is None:
         return None
-    sweep = lock_sweep(sweep_id)
-    trial = Trial.objects.select_for_update().filter(pk=trial_id).first()
-    if sweep is None or trial is None:
-        return None
-    return sweep, trial
+    return sweep_and_trial(sweep, trial_id)
+
+
+def sweep_and_trial(sweep: Sweep, trial_id: int) -> tuple[Sweep, Trial] | None:
+    """Lock one trial of a sweep whose row the caller has locked; with its config."""
+    rows = Trial.objects.select_for_update(of=("self",)).select_related("config")
+    trial = rows.filter(pk=trial_id, sweep=sweep).first()
+    return None if trial is None else (sweep, trial)
 
 
 @transaction.atomic
@@ -70,7 +75,11 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
     locked = lock_trial(trial_id)
     if locked is None:
         return None
-    sweep, trial = locked
+    return claim_locked(*locked, worker, prepare)
+
+
+def claim_locked(sweep: Sweep, trial: Trial, worker: str, prepare: Any) -> Claim | None:
+    """`claim` for a trial whose sweep and row the caller has locked (in that order)."""
     if trial.status != TrialStatus.QUEUED or sweep.status != SweepStatus.RUNNING:
         return None
     if sweep.paused_at is not None:
@@ -116,7 +125,16 @@ def finish(fence: Fence, exit_code: int | None, error: str, stdout: str, stderr:
     locked = lock_trial(fence.trial_id)
     if locked is None or not fence.holds(locked[1]):
         return False
-    sweep, trial = locked
+    finish_locked(*locked, exit_code, error, stdout, stderr)
+    queueing.request_step(locked[0].pk)
+    return True
+
+
+def finish_locked(
+    sweep: Sweep, trial: Trial, exit_code: int | None, error: str, stdout: str, stderr: str
+) -> None:
+    """`finish` for a trial whose sweep and row the caller has locked and whose attempt it
+    has checked, without asking for a scheduling step."""
     trial.exit_code, trial.stdout_tail, trial.stderr_tail = exit_code, stdout, stderr
     fields = ["exit_code", "stdout_tail", "stderr_tail", "pid"]
     trial.pid = None
@@ -130,8 +148,6 @@ def finish(fence: Fence, exit_code: int | None, error: str, stdout: str, stderr:
         events.emit(sweep, events.TRIAL_FINISHED, events.trial_state(trial))
     else:
         trial.save(update_fields=fields)
-    queueing.request_step(sweep.pk)
-    return True
 
 
 @transaction.atomic

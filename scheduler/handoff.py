@@ -3,11 +3,13 @@
 A trial that ends frees a slot; the step that fills it, and the claim of the trial it
 queues, used to be three transactions under the sweep's lock, two Celery tasks apart (the
 runner's finish, the `advance` task's step, the next runner's claim). A runner on the
-database does all three in its finish transaction, under one lock of the sweep: the step
-is the same `scheduling.step_locked` the `advance` task runs, so promotion is still decided
-once, under the lock, and events keep their order. The trial it keeps back for this runner
-(one whose queue the runner consumes) is claimed right away and run next by the same
-thread; every other trial it queues is sent to the runners as usual.
+database does all three in its finish transaction, under one lock of the sweep, and for
+every attempt of the sweep that its threads finished meanwhile at once (see
+scheduler.runner_db.Finisher): the step is the same `scheduling.step_locked` the `advance`
+task runs, so promotion is still decided once, under the lock, and events keep their order.
+The trials it keeps back for this runner (one per finishing thread that asked, whose queue
+the runner consumes) are claimed right away and run next by those threads; every other
+trial it queues is sent to the runners as usual.
 
 A bo sweep's step fits a model (seconds, not milliseconds): its finish asks for a step as
 before. Should the step fail, the whole transaction rolls back and the runner finishes
@@ -16,39 +18,68 @@ the attempt the plain way (trials.finish, which asks the `advance` task for the 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 
 from . import queueing, scheduling, stored, trials
+from .models import Trial
+from .sweeps import lock_sweep
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How one attempt ended: its fence, exit code, error, stdout and stderr tails; whether
+    its thread takes a next trial, and that thread's worker name (host:pid:thread)."""
+
+    fence: trials.Fence
+    exit_code: int | None
+    error: str
+    stdout: str
+    stderr: str
+    take_next: bool
+    worker: str
 
 
 @transaction.atomic
 def finish_and_claim(
-    fence: trials.Fence,
-    end: tuple[int | None, str, str, str],
-    keep_for: Collection[str],
-    worker: str,
-    prepare: Any,
-) -> tuple[bool, trials.Claim | None]:
-    """Store how an attempt ended (`end`: exit code, error, stdout tail, stderr tail), take
-    the sweep's scheduling step, and claim for `worker` the first trial it queued on one of
-    `keep_for` (with `prepare`, as trials.claim does).
+    sweep_id: int, endings: Sequence[Ending], keep_for: Collection[str], prepare: Any
+) -> list[tuple[bool, trials.Claim | None]]:
+    """Store how attempts of one sweep ended, take the sweep's scheduling step, and claim a
+    trial it queued on one of `keep_for` for each ending that takes a next trial (with
+    `prepare`, as trials.claim does), while there are such trials.
 
-    Return (False, None), changing nothing, when the trial is gone or on another attempt;
-    else (True, the claim of the next trial or None).
+    Return, per ending: (False, None), having changed nothing of it, when its trial is gone
+    or on another attempt; else (True, the claim of its next trial or None).
     """
-    locked = trials.lock_trial(fence.trial_id)
-    if locked is None or not fence.holds(locked[1]):
-        return False, None
-    sweep, trial = locked
-    trials.finish_locked(sweep, trial, *end)
+    outcome: list[tuple[bool, trials.Claim | None]] = [(False, None)] * len(endings)
+    sweep = lock_sweep(sweep_id)
+    if sweep is None:
+        return outcome
+    ids = [ending.fence.trial_id for ending in endings]
+    rows = Trial.objects.select_for_update(of=("self",)).filter(pk__in=ids, sweep=sweep)
+    locked = {trial.pk: trial for trial in rows.order_by("id")}
+    takers = []
+    for index, ending in enumerate(endings):
+        trial = locked.get(ending.fence.trial_id)
+        if trial is None or not ending.fence.holds(trial):
+            continue
+        trials.finish_locked(sweep, trial, ending.exit_code, ending.error, ending.stdout,
+                             ending.stderr)  # fmt: skip
+        outcome[index] = (True, None)
+        if ending.take_next:
+            takers.append(index)
     if stored.spec_of(sweep).bo is not None:
-        queueing.request_step(sweep.pk)
-        return True, None
-    kept = scheduling.step_locked(sweep, keep_for)
-    if kept is None:
-        return True, None
-    following = trials.sweep_and_trial(sweep, kept)
-    return True, None if following is None else trials.claim_locked(*following, worker, prepare)
+        queueing.request_step(sweep.pk)  # its step fits a model: the scheduler's to take
+        return outcome
+    kept = scheduling.step_locked(sweep, keep_for, len(takers))
+    if not kept:
+        return outcome
+    rows = Trial.objects.select_for_update(of=("self",)).select_related("config")
+    following = list(rows.filter(pk__in=kept, sweep=sweep).order_by("id"))
+    for index, trial in zip(takers, following, strict=False):
+        claim = trials.claim_locked(sweep, trial, endings[index].worker, prepare)
+        outcome[index] = (True, claim)
+    return outcome

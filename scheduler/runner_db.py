@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,17 +93,83 @@ def assignment_of(claim: trials.Claim) -> Assignment:
     )
 
 
-def finish_and_take(
-    a: Assignment, end: tuple[int | None, str, str, str], take_next: bool
-) -> tuple[bool, Assignment | None]:
-    """Finish the attempt, take the sweep's scheduling step and, when `take_next`, claim for
-    this runner the next trial the step queued on one of its queues (scheduler.handoff)."""
-    name, data_dir = settings.HBSITE_RUNNER_NAME, settings.HBSITE_DATA_DIR
-    keep_for = (queueing.TRIALS, queueing.runner_queue(name)) if take_next else ()
-    done, claim = handoff.finish_and_claim(
-        fence_of(a), end, keep_for, worker_name(), lambda t: prepare(t, data_dir, name)
-    )
-    return done, None if claim is None else assignment_of(claim)
+@dataclass
+class Finishing:
+    """One thread's finish waiting in the Finisher: what it brings, and what it gets back."""
+
+    a: Assignment
+    ending: handoff.Ending
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    settled: bool = False
+    outcome: tuple[bool, Assignment | None] = (False, None)
+    error: BaseException | None = None
+    fall_back: bool = False
+
+
+class Finisher:
+    """Finish the attempts of one sweep that this process's runner threads end at about the
+    same time in one transaction (scheduler.handoff), one round at a time.
+
+    A thread that finds no round of its sweep under way leads one: it takes every finish
+    queued for the sweep, its own included, and does them together; the finishes queued
+    meanwhile wait for the next round, led by the first of them. So the sweep's lock is
+    taken once per round, not once per trial, and its scheduling step is taken once for
+    all of them.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.queued: dict[int, list[Finishing]] = {}
+        self.leading: set[int] = set()
+
+    def finish(self, mine: Finishing) -> Finishing:
+        sweep = mine.a.sweep
+        with self.lock:
+            self.queued.setdefault(sweep, []).append(mine)
+            mine.lead = sweep not in self.leading
+            self.leading.add(sweep)
+        if not mine.lead:
+            mine.wake.wait()  # settled by a round, or asked to lead the next one
+        if mine.settled:
+            return mine
+        with self.lock:
+            batch = self.queued.pop(sweep, [])
+        try:
+            self.round(sweep, batch)
+        finally:
+            with self.lock:
+                waiting = self.queued.get(sweep)
+                if waiting:
+                    waiting[0].lead = True
+                    waiting[0].wake.set()
+                else:
+                    self.leading.discard(sweep)
+        return mine
+
+    def round(self, sweep: int, batch: list[Finishing]) -> None:
+        name, data_dir = settings.HBSITE_RUNNER_NAME, settings.HBSITE_DATA_DIR
+        keep_for = (queueing.TRIALS, queueing.runner_queue(name))
+        try:
+            outcomes = dbretry.call(
+                handoff.finish_and_claim, sweep, [f.ending for f in batch], keep_for,
+                lambda t: prepare(t, data_dir, name),
+            )  # fmt: skip
+            for finishing, (done, claim) in zip(batch, outcomes, strict=True):
+                finishing.outcome = (done, None if claim is None else assignment_of(claim))
+        except dbretry.TRANSIENT as exc:
+            for finishing in batch:
+                finishing.error = exc
+        except Exception:
+            # A scheduling step that fails must not lose the attempts' ends: each thread
+            # stores its own alone; the `advance` task then takes the step as before.
+            log.exception("finishing trials of sweep %s with the next step failed", sweep)
+            for finishing in batch:
+                finishing.fall_back = True
+        finally:
+            for finishing in batch:
+                finishing.settled = True
+                finishing.wake.set()
 
 
 def fence_of(a: Assignment) -> trials.Fence:
@@ -128,6 +195,7 @@ class DbBackend:
         self.api_url = settings.HBSITE_API_URL
         self.loaded: dict[tuple[int, int], Trial] = {}
         self.lock = threading.Lock()
+        self.finisher = Finisher()
 
     def start(self, trial_id: int) -> Assignment | None:
         name, data_dir = settings.HBSITE_RUNNER_NAME, settings.HBSITE_DATA_DIR
@@ -170,15 +238,13 @@ class DbBackend:
         self, a: Assignment, end: tuple[int | None, str, str, str], may_take_next: Any
     ) -> tuple[bool, Assignment | None]:
         self._forget(a)
-        try:
-            return dbretry.call(finish_and_take, a, end, bool(may_take_next()))
-        except dbretry.TRANSIENT:
-            raise
-        except Exception:
-            # A scheduling step that fails must not lose the attempt's end: store it alone;
-            # the `advance` task then takes the step (and logs its failure) as before.
-            log.exception("finishing trial %s with the next step failed", a.trial)
+        ending = handoff.Ending(fence_of(a), *end, bool(may_take_next()), worker_name())
+        finishing = self.finisher.finish(Finishing(a, ending))
+        if finishing.error is not None:
+            raise finishing.error
+        if finishing.fall_back:
             return self.finish(a, *end), None
+        return finishing.outcome
 
     def give_up(self, a: Assignment, why: str) -> bool:
         self._forget(a)

@@ -75,30 +75,30 @@ def _locked_step(sweep_id: int, on_locked: Callable[[], None]) -> None:
         step_locked(sweep)
 
 
-def step_locked(sweep: Sweep, keep_for: Collection[str] = ()) -> int | None:
+def step_locked(sweep: Sweep, keep_for: Collection[str] = (), keep: int = 0) -> list[int]:
     """Do every scheduling step that is due for a sweep whose row lock the caller holds.
 
-    A trial this step queues for one of the queues in `keep_for` (the first, in dispatch
-    order) is not sent to the runners: its id is returned for the caller to claim in the
-    same transaction (scheduler.handoff). None when no trial was kept.
+    Up to `keep` trials this step queues for one of the queues in `keep_for` (the first, in
+    dispatch order) are not sent to the runners: their ids are returned for the caller to
+    claim in the same transaction (scheduler.handoff).
     """
     if not sweep.is_active:
-        return None
+        return []
     if sweep.status == SweepStatus.CREATED:
         spec, plan = _start_or_fail(sweep)
     else:
         spec, plan = stored.spec_of(sweep), stored.plan_of(sweep)
     finished = finished_rungs(sweep, spec)
     if end_if_unranked(sweep, spec, finished):
-        return None
+        return []
     promote_finished_rungs(sweep, spec, plan, finished)
     if apply_early_stopping(sweep, spec):
-        return None
+        return []
     if sweep.paused_at is not None:
-        return None  # paused: rungs are still decided, nothing new starts (see scheduler.control)
+        return []  # paused: rungs are still decided, nothing new starts (see scheduler.control)
     if spec.bo is not None:
         suggesting.fill_slots(sweep, spec, plan)
-    occupied, kept = dispatch(sweep, keep_for)
+    occupied, kept = dispatch(sweep, keep_for, keep)
     if not occupied:
         finish_if_done(sweep, spec, plan)
     return kept
@@ -316,14 +316,14 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     return True
 
 
-def dispatch(sweep: Sweep, keep_for: Collection[str] = ()) -> tuple[int, int | None]:
+def dispatch(sweep: Sweep, keep_for: Collection[str] = (), keep: int = 0) -> tuple[int, list[int]]:
     """Queue pending trials while fewer than `concurrency` are queued or running; return how
-    many are queued or running now, and the first trial queued whose queue is in `keep_for`,
-    kept back from the runners (see step_locked)."""
+    many are queued or running now, and the first `keep` trials queued whose queue is in
+    `keep_for`, kept back from the runners (see step_locked)."""
     occupied = sweep.trials.occupying().count()
     free = sweep.concurrency - occupied
     if free <= 0:
-        return occupied, None
+        return occupied, []
     # Higher rungs first: they finish brackets sooner and their inputs are already known.
     rows = list(
         sweep.trials.filter(status=TrialStatus.PENDING)
@@ -332,14 +332,14 @@ def dispatch(sweep: Sweep, keep_for: Collection[str] = ()) -> tuple[int, int | N
         .values_list("id", "number")[:free]
     )
     if not rows:
-        return occupied, None
+        return occupied, []
     due = [trial_id for trial_id, _ in rows]
     Trial.objects.filter(pk__in=due).update(status=TrialStatus.QUEUED, queued_at=timezone.now())
     events.emit(sweep, events.TRIAL_QUEUED, {"trials": due, "numbers": [n for _, n in rows]})
     queues = placement.queues(sweep, due)
-    kept = next((trial_id for trial_id in due if queues[trial_id] in keep_for), None)
+    kept = [trial_id for trial_id in due if queues[trial_id] in keep_for][:keep]
     for trial_id, queue in queues.items():
-        if trial_id != kept:
+        if trial_id not in kept:
             queueing.request_run(trial_id, queue)
     return occupied + len(due), kept
 

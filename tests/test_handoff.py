@@ -1,0 +1,100 @@
+"""A local runner's finish: the attempts' ends, the scheduling step and the next claims in one
+transaction (scheduler.handoff), and when a runner thread may take the next trial itself."""
+
+from __future__ import annotations
+
+import pytest
+from celery import current_app
+
+from scheduler import handoff, queueing, runner_db, sweeps, tasks, trials
+from scheduler.models import Sweep, Trial
+from tests.conftest import drop_queued_tasks, wait_for
+from tests.sweeps import started_sweep, tiny_yaml
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def claimed(sweep, count: int) -> list[trials.Claim]:
+    queued = sweep.trials.filter(status="queued").order_by("id")[:count]
+    found = [trials.claim(t.pk, f"runner:{t.pk}", runner_db.prepare) for t in queued]
+    assert all(found) and len(found) == count
+    return found  # type: ignore[return-value]
+
+
+def ending(claim: trials.Claim, exit_code: int = 0, take_next: bool = True) -> handoff.Ending:
+    return handoff.Ending(
+        claim.fence, exit_code, "", "out", "", take_next, f"next:{claim.trial.pk}"
+    )
+
+
+def test_one_round_ends_attempts_and_claims_the_next_trials_for_their_threads(cast, held_tasks):
+    sweep = started_sweep(cast.team, text=tiny_yaml(concurrency=2))
+    first, second = claimed(sweep, 2)
+    before = sweep.events.order_by("-seq").first().seq
+    held_tasks.clear()
+
+    outcome = handoff.finish_and_claim(
+        sweep.pk, [ending(first), ending(second, exit_code=3)], [queueing.TRIALS],
+        runner_db.prepare,
+    )  # fmt: skip
+
+    assert [done for done, _ in outcome] == [True, True]
+    following = [claim for _, claim in outcome]
+    assert all(following)
+    states = dict(
+        sweep.trials.filter(pk__in=[first.trial.pk, second.trial.pk]).values_list("id", "status")
+    )
+    assert states == {first.trial.pk: "succeeded", second.trial.pk: "failed"}
+    for claim, done in zip(following, (first, second), strict=True):
+        trial = Trial.objects.get(pk=claim.trial.pk)
+        assert (trial.status, trial.worker, trial.attempt) == (
+            "running",
+            f"next:{done.trial.pk}",
+            1,
+        )
+        assert trial.command and trial.checkpoint_dir
+    assert sweep.trials.occupying().count() == 2  # concurrency holds
+    assert held_tasks == []  # the kept trials never went to the broker
+    kinds = list(sweep.events.filter(seq__gt=before).order_by("seq").values_list("kind", flat=True))
+    assert kinds == ["trial_finished", "trial_finished", "trial_queued", "trial_started",
+                     "trial_started"]  # fmt: skip
+
+
+def test_an_attempt_that_lost_its_trial_changes_nothing_in_the_round(cast, held_tasks):
+    sweep = started_sweep(cast.team, text=tiny_yaml(concurrency=2))
+    first, second = claimed(sweep, 2)
+    Trial.objects.filter(pk=second.trial.pk).update(token_hash="another attempt")
+    held_tasks.clear()
+
+    outcome = handoff.finish_and_claim(
+        sweep.pk, [ending(first, take_next=False), ending(second)], [queueing.TRIALS],
+        runner_db.prepare,
+    )  # fmt: skip
+
+    assert outcome == [(True, None), (False, None)]
+    assert Trial.objects.get(pk=second.trial.pk).status == "running"
+    # The slot the first freed went to the runners as a task: its thread did not ask for one.
+    sent = [args[0] for task, args in held_tasks if task == queueing.RUN_TRIAL]
+    assert len(sent) == 1 and Trial.objects.get(pk=sent[0]).status == "queued"
+
+
+def test_a_thread_takes_the_next_trial_only_while_no_other_trial_waits():
+    drop_queued_tasks()
+    assert tasks.no_other_trial_waits()
+    current_app.send_task(queueing.RUN_TRIAL, args=[0], queue=queueing.TRIALS)
+    try:
+        assert not tasks.no_other_trial_waits()
+    finally:
+        drop_queued_tasks()
+    assert tasks.no_other_trial_waits()
+
+
+@pytest.mark.worker
+def test_a_runner_thread_runs_a_sweeps_trials_back_to_back(celery_worker, cast):
+    sweep = sweeps.create_sweep(tiny_yaml(concurrency=1), team=cast.team)
+    wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=120)
+    ran = list(sweep.trials.order_by("started_at"))
+    assert Sweep.objects.get(pk=sweep.pk).status == "succeeded" and len(ran) == 22
+    # One thread claimed every trial as its previous one ended: no task between them.
+    assert len({trial.worker for trial in ran}) == 1
+    assert all(a.finished_at <= b.started_at for a, b in zip(ran, ran[1:], strict=False))

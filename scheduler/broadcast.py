@@ -25,13 +25,26 @@ class Broadcaster:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any] | None, Any]] | None = None
+        self._latest: dict[Any, dict[str, Any]] = {}  # a state message not sent yet, by key
 
     def send(self, group: str, message: dict[str, Any]) -> None:
         """Queue a message for a group; returns at once."""
         loop = self._running_loop()
         assert self._queue is not None
-        loop.call_soon_threadsafe(self._queue.put_nowait, (group, message))
+        loop.call_soon_threadsafe(self._queue.put_nowait, (group, message, None))
+
+    def send_latest(self, group: str, key: Any, message: dict[str, Any]) -> None:
+        """Queue a message that only says how something is now (`key` names the something):
+        while an earlier one of the same key waits in the queue, it takes that one's place
+        instead of queueing another, so a burst of changes costs one send."""
+        loop = self._running_loop()
+        assert self._queue is not None
+        with self._lock:
+            waiting = key in self._latest
+            self._latest[key] = message
+        if not waiting:
+            loop.call_soon_threadsafe(self._queue.put_nowait, (group, None, key))
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every queued message has been handed to the channel layer."""
@@ -66,7 +79,10 @@ class Broadcaster:
         assert self._queue is not None
         layer = own_channel_layer()
         while True:
-            group, message = await self._queue.get()
+            group, message, key = await self._queue.get()
+            if message is None:
+                with self._lock:
+                    message = self._latest.pop(key)
             try:
                 if layer is not None:
                     await layer.group_send(group, message)
@@ -94,5 +110,6 @@ def own_channel_layer() -> Any:
 
 broadcaster = Broadcaster()
 send = broadcaster.send
+send_latest = broadcaster.send_latest
 flush = broadcaster.flush
 atexit.register(flush)

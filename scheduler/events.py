@@ -325,4 +325,5 @@ def close_share_link(link_id: int) -> None:
 
 def _publish(sweep_id: int, message: dict[str, Any], summary: dict[str, Any]) -> None:
     broadcast.send(sweep_group(sweep_id), {"type": "sweep.event", "event": message})
-    broadcast.send(LIST_GROUP, {"type": "sweeps.changed", "sweep": summary})
+    # The sweeps list shows each sweep as it is now: a newer summary replaces one still queued.
+    broadcast.send_latest(LIST_GROUP, sweep_id, {"type": "sweeps.changed", "sweep": summary})

@@ -24,8 +24,8 @@ from typing import Any
 
 from django.db import transaction
 
-from . import queueing, scheduling, stored, trials
-from .models import Trial
+from . import metrics, queueing, scheduling, stored, trials
+from .models import Trial, TrialStatus
 from .sweeps import lock_sweep
 
 
@@ -41,15 +41,19 @@ class Ending:
     stderr: str
     take_next: bool
     worker: str
+    points: tuple[metrics.Point, ...] = ()  # the attempt's last points, not stored yet
 
 
 @transaction.atomic
 def finish_and_claim(
     sweep_id: int, endings: Sequence[Ending], keep_for: Collection[str], prepare: Any
 ) -> list[tuple[bool, trials.Claim | None]]:
-    """Store how attempts of one sweep ended, take the sweep's scheduling step, and claim a
-    trial it queued on one of `keep_for` for each ending that takes a next trial (with
-    `prepare`, as trials.claim does), while there are such trials.
+    """Store how attempts of one sweep ended (their last points too), take the sweep's
+    scheduling step, and claim a trial it queued on one of `keep_for` for each ending that
+    takes a next trial (with `prepare`, as trials.claim does), while there are such trials.
+
+    Points of an attempt whose trial no longer runs (stopped meanwhile) are counted on it as
+    `metrics.record` counts them, not stored.
 
     Return, per ending: (False, None), having changed nothing of it, when its trial is gone
     or on another attempt; else (True, the claim of its next trial or None).
@@ -62,16 +66,25 @@ def finish_and_claim(
     rows = Trial.objects.select_for_update(of=("self",)).filter(pk__in=ids, sweep=sweep)
     locked = {trial.pk: trial for trial in rows.order_by("id")}
     takers = []
+    spec = stored.spec_of(sweep)
     for index, ending in enumerate(endings):
         trial = locked.get(ending.fence.trial_id)
         if trial is None or not ending.fence.holds(trial):
             continue
+        merged: tuple[str, ...] = ()
+        if ending.points and trial.status == TrialStatus.RUNNING:
+            metrics.merge_locked(trial, spec, list(ending.points))
+            merged = metrics.MERGED_FIELDS
+        elif ending.points:
+            count = len(ending.points)
+            why = [f"{count} point(s) sent after the trial ended"]
+            metrics.reject_locked(sweep, trial, why, count)
         trials.finish_locked(sweep, trial, ending.exit_code, ending.error, ending.stdout,
-                             ending.stderr)  # fmt: skip
+                             ending.stderr, merged)  # fmt: skip
         outcome[index] = (True, None)
         if ending.take_next:
             takers.append(index)
-    if stored.spec_of(sweep).bo is not None:
+    if spec.bo is not None:
         queueing.request_step(sweep.pk)  # its step fits a model: the scheduler's to take
         return outcome
     kept = scheduling.step_locked(sweep, keep_for, len(takers))

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from . import events, metric_values, queueing, stored, trials, yamlsource
 from . import spec as specs
-from .models import MetricPoint, Trial
+from .models import MetricPoint, Sweep, Trial
 
 MAX_NAME = 100
 
@@ -108,6 +108,30 @@ def record(trial: Trial, points: list[Point]) -> int:
     return len(points)
 
 
+# The fields `merge_locked` changes on the trial, for the caller's save.
+MERGED_FIELDS = ("last_metrics", "metric_value", "met_rule", "met_value")
+
+
+def merge_locked(trial: Trial, spec: specs.SweepSpec, points: list[Point]) -> None:
+    """Take a running attempt's last points into its trial, whose row the caller has locked
+    and saves with MERGED_FIELDS: its last values, ranking value and early-stopping mark (as
+    `record` sets them), the points stored, and published once the transaction commits.
+
+    A local runner's finish stores an attempt's last points this way, in its own
+    transaction (scheduler.handoff), instead of in one of their own.
+    """
+    last = {p.name: metric_values.to_wire(p.value) for p in points}
+    trial.last_metrics = {**trial.last_metrics, **last}
+    if spec.metric is not None and spec.metric.name in last:
+        trial.metric_value = [p.value for p in points if p.name == spec.metric.name][-1]
+    met = first_rule_met(spec, points)
+    if met is not None and (trial.met_rule is None or trial.met_rule > met[0]):
+        trial.met_rule, trial.met_value = met
+    insert_points(trial.pk, points)
+    sweep_id, trial_id, payload = trial.sweep_id, trial.pk, [json_point(p) for p in points]
+    transaction.on_commit(lambda: events.publish_metrics(sweep_id, trial_id, payload))
+
+
 COPY_FROM = 100  # points: fewer go in one INSERT (COPY costs a round trip more)
 
 
@@ -138,9 +162,12 @@ def reject(trial_id: int, reasons: list[str], count: int) -> None:
     """Count `count` metric points or lines of a trial that were not stored, keep the first
     Trial.MAX_REJECTIONS reasons, and the first time, emit a metrics_rejected event."""
     locked = trials.lock_trial(trial_id) if count > 0 else None
-    if locked is None:
-        return
-    sweep, trial = locked
+    if locked is not None:
+        reject_locked(*locked, reasons, count)
+
+
+def reject_locked(sweep: Sweep, trial: Trial, reasons: list[str], count: int) -> None:
+    """`reject` for a trial whose sweep and row the caller has locked (those instances)."""
     first = trial.rejected_points == 0
     room = max(Trial.MAX_REJECTIONS - len(trial.rejections), 0)
     trial.rejected_points += count

@@ -54,6 +54,9 @@ MAX_LINE_CHARS = 1024 * 1024  # a longer stdout line is read in pieces (and is n
 # Never handed on to a trial's process: the runner's own credential.
 PRIVATE_ENV = ("HBSITE_RUNNER_TOKEN",)
 FLUSH_POINTS = 5000  # metric points stored per transaction
+# At most this many of an attempt's last points are stored by its finish itself (under the
+# sweep's lock, see scheduler.handoff); more are stored before it, as while it runs.
+FINISH_POINTS = 100
 
 
 def worker_name() -> str:
@@ -125,11 +128,16 @@ class Backend(Protocol):
         """Store how the attempt's process ended (trials.finish)."""
 
     def finish_and_take(
-        self, a: Assignment, end: tuple[int | None, str, str, str], may_take_next: Any
+        self,
+        a: Assignment,
+        end: tuple[int | None, str, str, str],
+        may_take_next: Any,
+        points: list[metrics.Point],
     ) -> tuple[bool, Assignment | None]:
-        """Store how the attempt ended (`end`: exit code, error, stdout and stderr tails); when
-        `may_take_next()` says so, also claim the next trial of the sweep for this runner
-        (scheduler.handoff). Returns (recorded, the next attempt or None)."""
+        """Store the attempt's last `points` and how it ended (`end`: exit code, error,
+        stdout and stderr tails); when `may_take_next()` says so, also claim the next trial
+        of the sweep for this runner (scheduler.handoff). Returns (recorded, the next
+        attempt or None)."""
 
     def give_up(self, a: Assignment, why: str) -> bool:
         """Requeue an attempt whose tree was killed for want of heartbeats (trials.give_up)."""
@@ -279,9 +287,10 @@ class Attempt:
         self.fenced.set()
         self.tree.stop()
 
-    def flush(self, budget: float | None = None) -> None:
+    def flush(self, budget: float | None = None, hold_back: int = 0) -> list[metrics.Point]:
         """Store the metric points read so far, and count on the trial what could not be read;
-        fence the attempt when its points are refused.
+        fence the attempt when its points are refused. Return the points held back instead:
+        all of them when they are no more than `hold_back` (for the finish to store).
 
         A backend that stays away for `budget` seconds (default: HBSITE_DB_RETRY_SECONDS)
         keeps the points for the next flush and raises one of its `transient` errors.
@@ -290,6 +299,8 @@ class Attempt:
         seconds = dbretry.retry_seconds() if budget is None else budget
         if rejected:
             self.backend.reject(self.assignment, rejected, len(rejected), seconds)
+        if len(points) <= hold_back:
+            return points
         # One transaction per FLUSH_POINTS points: the trial row's lock is held only that
         # long, so a flood of output never holds off the heartbeats (which update that row).
         for start in range(0, len(points), FLUSH_POINTS):
@@ -301,7 +312,8 @@ class Attempt:
                 raise
             if not accepted:
                 self.cut_off()
-                return
+                break
+        return []
 
 
 class Heartbeats:
@@ -426,14 +438,15 @@ def conclude(attempt: Attempt, error: str, may_take_next: Any = never) -> Assign
     """
     tree, output, a = attempt.tree, attempt.output, attempt.assignment
     output.join(READER_JOIN_SECONDS)
-    attempt.flush()
-    stdout, stderr = output.tails()
     following = None
     if tree.reason == LEASE and not attempt.fenced.is_set():
+        attempt.flush()
         done = attempt.backend.give_up(a, "stopped heartbeating")
     else:
+        last = attempt.flush(hold_back=FINISH_POINTS)
+        stdout, stderr = output.tails()
         end = (tree.returncode, error, stdout, stderr)
-        done, following = attempt.backend.finish_and_take(a, end, may_take_next)
+        done, following = attempt.backend.finish_and_take(a, end, may_take_next, last)
     if not done:
         log.warning("trial %s attempt %s was fenced off; it changed nothing", a.trial, a.attempt)
     tree.close(grace_seconds() + 5)

@@ -235,15 +235,23 @@ class DbBackend:
         return dbretry.call(trials.finish, fence_of(a), exit_code, error, stdout, stderr)
 
     def finish_and_take(
-        self, a: Assignment, end: tuple[int | None, str, str, str], may_take_next: Any
+        self,
+        a: Assignment,
+        end: tuple[int | None, str, str, str],
+        may_take_next: Any,
+        points: list[metrics.Point],
     ) -> tuple[bool, Assignment | None]:
-        self._forget(a)
-        ending = handoff.Ending(fence_of(a), *end, bool(may_take_next()), worker_name())
+        take = bool(may_take_next())
+        ending = handoff.Ending(fence_of(a), *end, take, worker_name(), tuple(points))
         finishing = self.finisher.finish(Finishing(a, ending))
         if finishing.error is not None:
             raise finishing.error
         if finishing.fall_back:
+            if points and not self.record(a, points, dbretry.retry_seconds()):
+                self._forget(a)
+                return False, None
             return self.finish(a, *end), None
+        self._forget(a)
         return finishing.outcome
 
     def give_up(self, a: Assignment, why: str) -> bool:

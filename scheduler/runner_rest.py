@@ -84,8 +84,14 @@ class RestBackend:
         return self._recorded(a, body)
 
     def finish_and_take(
-        self, a: Assignment, end: tuple[int | None, str, str, str], may_take_next: Any
+        self,
+        a: Assignment,
+        end: tuple[int | None, str, str, str],
+        may_take_next: Any,
+        points: list[metrics.Point],
     ) -> tuple[bool, Assignment | None]:
+        if points and not self.record(a, points, dbretry.retry_seconds()):
+            return False, None
         return self.finish(a, *end), None  # the next trial comes as a task, from the server
 
     def give_up(self, a: Assignment, why: str) -> bool:

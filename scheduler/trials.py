@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -131,12 +132,19 @@ def finish(fence: Fence, exit_code: int | None, error: str, stdout: str, stderr:
 
 
 def finish_locked(
-    sweep: Sweep, trial: Trial, exit_code: int | None, error: str, stdout: str, stderr: str
+    sweep: Sweep,
+    trial: Trial,
+    exit_code: int | None,
+    error: str,
+    stdout: str,
+    stderr: str,
+    also: Sequence[str] = (),
 ) -> None:
     """`finish` for a trial whose sweep and row the caller has locked and whose attempt it
-    has checked, without asking for a scheduling step."""
+    has checked, without asking for a scheduling step; the fields in `also`, changed by the
+    caller, are saved with it."""
     trial.exit_code, trial.stdout_tail, trial.stderr_tail = exit_code, stdout, stderr
-    fields = ["exit_code", "stdout_tail", "stderr_tail", "pid"]
+    fields = ["exit_code", "stdout_tail", "stderr_tail", "pid", *also]
     trial.pid = None
     if trial.status == TrialStatus.RUNNING:
         ok = exit_code == 0 and not error

@@ -3,10 +3,12 @@ transaction (scheduler.handoff), and when a runner thread may take the next tria
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from celery import current_app
 
-from scheduler import handoff, queueing, runner_db, sweeps, tasks, trials
+from scheduler import handoff, metrics, queueing, runner_db, sweeps, tasks, trials
 from scheduler.models import Sweep, Trial
 from tests.conftest import drop_queued_tasks, wait_for
 from tests.sweeps import started_sweep, tiny_yaml
@@ -21,10 +23,11 @@ def claimed(sweep, count: int) -> list[trials.Claim]:
     return found  # type: ignore[return-value]
 
 
-def ending(claim: trials.Claim, exit_code: int = 0, take_next: bool = True) -> handoff.Ending:
-    return handoff.Ending(
-        claim.fence, exit_code, "", "out", "", take_next, f"next:{claim.trial.pk}"
-    )
+def ending(
+    claim: trials.Claim, exit_code: int = 0, take_next: bool = True, points=()
+) -> handoff.Ending:
+    worker = f"next:{claim.trial.pk}"
+    return handoff.Ending(claim.fence, exit_code, "", "out", "", take_next, worker, tuple(points))
 
 
 def test_one_round_ends_attempts_and_claims_the_next_trials_for_their_threads(cast, held_tasks):
@@ -76,6 +79,41 @@ def test_an_attempt_that_lost_its_trial_changes_nothing_in_the_round(cast, held_
     # The slot the first freed went to the runners as a task: its thread did not ask for one.
     sent = [args[0] for task, args in held_tasks if task == queueing.RUN_TRIAL]
     assert len(sent) == 1 and Trial.objects.get(pk=sent[0]).status == "queued"
+
+
+def test_the_finish_stores_the_last_points_and_early_stops_in_the_same_round(cast, held_tasks):
+    sweep = started_sweep(cast.team, text=tiny_yaml(concurrency=2, early_stopping=0.1))
+    first, second = claimed(sweep, 2)
+    last = [metrics.Point("loss", 1, 0.5), metrics.Point("acc", 1, 0.7),
+            metrics.Point("loss", 2, float("nan"))]  # fmt: skip
+    trials.kill(second.trial.pk)  # stopped meanwhile: its points are counted, not stored
+
+    outcome = handoff.finish_and_claim(
+        sweep.pk, [ending(first, points=last), ending(second, points=last[:1])],
+        [queueing.TRIALS], runner_db.prepare,
+    )  # fmt: skip
+
+    assert [done for done, _ in outcome] == [True, True]
+    trial = Trial.objects.get(pk=first.trial.pk)
+    assert trial.last_metrics == {"loss": "NaN", "acc": 0.7}
+    assert math.isnan(trial.metric_value) and trial.met_rule is None
+    assert list(trial.metric_points.order_by("id").values_list("name", "step")) == [
+        ("loss", 1), ("acc", 1), ("loss", 2)
+    ]  # fmt: skip
+    stopped = Trial.objects.get(pk=second.trial.pk)
+    assert (stopped.status, stopped.metric_points.count(), stopped.rejected_points) == (
+        "stopped", 0, 1
+    )  # fmt: skip
+
+    third = outcome[0][1]  # the trial the first ending's thread took next
+    assert third is not None
+    handoff.finish_and_claim(
+        sweep.pk, [ending(third, points=[metrics.Point("loss", 1, 0.05)])], [queueing.TRIALS],
+        runner_db.prepare,
+    )  # fmt: skip
+    ended = Sweep.objects.get(pk=sweep.pk)
+    assert ended.status == "early_stopped" and f"#{third.trial.number}" in ended.status_reason
+    assert Trial.objects.get(pk=third.trial.pk).met_rule == 0
 
 
 def test_a_thread_takes_the_next_trial_only_while_no_other_trial_waits():

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, JSONField, Q, Value
+from django.db.models import Case, F, FloatField, JSONField, Q, Value, When
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
@@ -91,10 +91,10 @@ def record(trial: Trial, points: list[Point]) -> int:
         return 0
     spec = stored.spec_of(trial.sweep)
     with transaction.atomic():
-        running = update_last_values(trial, points, spec.metric)
+        running = update_last_values(trial, points, spec)
         if running:
             insert_points(trial.pk, points)
-            if mark_early_stop(trial, spec, points):
+            if first_rule_met(spec, points) is not None:
                 queueing.request_step(trial.sweep_id)
     if not running:
         # Counted when this attempt's trial ended; a stale attempt (requeued) changes nothing.
@@ -194,25 +194,30 @@ def first_rule_met(spec: specs.SweepSpec, points: list[Point]) -> tuple[int, flo
     return None
 
 
-def mark_early_stop(trial: Trial, spec: specs.SweepSpec, points: list[Point]) -> bool:
-    """Mark the trial with the first rule its points meet, unless an earlier rule marks it."""
-    met = first_rule_met(spec, points)
-    if met is None:
-        return False
-    index, value = met
-    earlier = Q(met_rule__isnull=True) | Q(met_rule__gt=index)
-    return bool(Trial.objects.filter(earlier, pk=trial.pk).update(met_rule=index, met_value=value))
+def update_last_values(trial: Trial, points: list[Point], spec: specs.SweepSpec) -> bool:
+    """Merge the newest values into a running trial's last_metrics and ranking value, and
+    mark it with the first early-stopping rule the points meet unless an earlier rule marks
+    it; False (and nothing changed) when the trial is not running.
 
-
-def update_last_values(trial: Trial, points: list[Point], metric: specs.Metric | None) -> bool:
-    """Merge the newest values into a running trial's last_metrics and ranking value;
-    False (and nothing changed) when the trial is not running."""
+    One UPDATE: a second one of the same row in the transaction would have PostgreSQL check
+    the row's foreign keys at commit, locking the sweep's row, which a scheduling step may
+    hold while it waits for this trial's.
+    """
     last = {p.name: metric_values.to_wire(p.value) for p in points}
     # Concatenating jsonb in the database keeps concurrent writers from losing each other's keys.
     merged = CombinedExpression(F("last_metrics"), "||", Value(last, output_field=JSONField()))
     updates: dict[str, Any] = {"last_metrics": merged}
+    metric = spec.metric
     if metric is not None and metric.name in last:
         updates["metric_value"] = [p.value for p in points if p.name == metric.name][-1]
+    met = first_rule_met(spec, points)
+    if met is not None:
+        index, value = met
+        earlier = Q(met_rule__isnull=True) | Q(met_rule__gt=index)
+        updates["met_rule"] = Case(When(earlier, then=Value(index)), default=F("met_rule"))
+        updates["met_value"] = Case(
+            When(earlier, then=Value(value, output_field=FloatField())), default=F("met_value")
+        )
     current = Trial.objects.running_attempt(trial.pk, trial.attempt, trial.token_hash)
     running = current.update(**updates)
     if running:

@@ -15,7 +15,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, FloatField, JSONField, Q, Value, When
+from django.db.models import (
+    Case,
+    F,
+    FloatField,
+    JSONField,
+    PositiveSmallIntegerField,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
@@ -214,9 +223,13 @@ def update_last_values(trial: Trial, points: list[Point], spec: specs.SweepSpec)
     if met is not None:
         index, value = met
         earlier = Q(met_rule__isnull=True) | Q(met_rule__gt=index)
-        updates["met_rule"] = Case(When(earlier, then=Value(index)), default=F("met_rule"))
+        updates["met_rule"] = Case(
+            When(earlier, then=Value(index)),
+            default=F("met_rule"),
+            output_field=PositiveSmallIntegerField(),
+        )
         updates["met_value"] = Case(
-            When(earlier, then=Value(value, output_field=FloatField())), default=F("met_value")
+            When(earlier, then=Value(value)), default=F("met_value"), output_field=FloatField()
         )
     current = Trial.objects.running_attempt(trial.pk, trial.attempt, trial.token_hash)
     running = current.update(**updates)

@@ -136,3 +136,20 @@ def test_a_runner_thread_runs_a_sweeps_trials_back_to_back(celery_worker, cast):
     # One thread claimed every trial as its previous one ended: no task between them.
     assert len({trial.worker for trial in ran}) == 1
     assert all(a.finished_at <= b.started_at for a, b in zip(ran, ran[1:], strict=False))
+
+
+def test_a_point_that_meets_a_rule_marks_its_trial_in_the_same_update(cast, held_tasks):
+    text = tiny_yaml(concurrency=1, early_stopping=0.1)
+    sweep = started_sweep(cast.team, text=text)
+    (first,) = claimed(sweep, 1)
+    trial = runner_db.fenced_trial(runner_db.assignment_of(first))
+    held_tasks.clear()
+
+    assert metrics.record(trial, [metrics.Point("loss", 1, 0.5)]) == 1
+    assert Trial.objects.get(pk=trial.pk).met_rule is None and held_tasks == []
+    assert metrics.record(trial, [metrics.Point("loss", 2, 0.05), metrics.Point("loss", 3, 0.01)])
+    marked = Trial.objects.get(pk=trial.pk)
+    assert (marked.met_rule, marked.met_value, marked.metric_value) == (0, 0.05, 0.01)
+    assert held_tasks == [(queueing.ADVANCE, (sweep.pk,))]  # the step ends the sweep
+    metrics.record(trial, [metrics.Point("loss", 4, 0.001)])
+    assert Trial.objects.get(pk=trial.pk).met_value == 0.05  # the first mark stays

@@ -12,6 +12,9 @@ list, a share link's sockets) is sent from here, through `broadcast`.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NotRequired, TypedDict
 
 from django.db import connection, transaction
@@ -246,11 +249,22 @@ def share_group(link_id: int) -> str:
 
 
 def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
-    """Append an event to the locked sweep's history and publish it after commit."""
+    """Append an event to the locked sweep's history and publish it after commit.
+
+    Inside `batched(sweep)` the event is stored with the others of the batch when it ends
+    (its `pk` is set then), unless its kind goes to webhooks: that one, and those before it,
+    are stored at once.
+    """
     sweep.last_seq += 1
     strict = metric_values.wire_tree(payload)
     event = Event(sweep=sweep, seq=sweep.last_seq, kind=kind, payload=strict)
-    insert_with_seq(event)
+    pending = getattr(_local, "batches", {}).get(sweep.pk)
+    if pending is not None:
+        pending.append(event)
+    if pending is None or kind in HOOKED:
+        insert_with_seq(pending or [event])
+        if pending:
+            pending.clear()
     message = event_message(event)
     summary = sweep_summary(sweep)
     transaction.on_commit(lambda: _publish(sweep.pk, message, summary))
@@ -259,22 +273,45 @@ def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
     return event
 
 
-def insert_with_seq(event: Event) -> None:
-    """Store a new event and its sweep's last_seq in one statement (one round trip under the
-    sweep's lock instead of two; a data-modifying WITH always runs to completion,
+_local = threading.local()  # .batches: sweep id -> events emitted in `batched`, not stored
+
+
+@contextmanager
+def batched(sweep: Sweep) -> Iterator[None]:
+    """Store the events the block emits for the locked `sweep` in one statement, as it ends
+    (one round trip for all of a scheduling round's events instead of one each)."""
+    batches: dict[int, list[Event]] = _local.__dict__.setdefault("batches", {})
+    pending = batches[sweep.pk] = []
+    try:
+        yield
+        if pending:
+            insert_with_seq(pending)
+    finally:
+        batches.pop(sweep.pk, None)
+
+
+def insert_with_seq(rows: list[Event]) -> None:
+    """Store new events of one sweep, in seq order, and the sweep's last_seq in one statement
+    (one round trip under the sweep's lock; a data-modifying WITH always runs to completion,
     https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING)."""
     sweeps, events = Sweep._meta.db_table, Event._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
     sql = (
         f"WITH seq AS (UPDATE {sweeps} SET last_seq = %s WHERE id = %s) "
         f"INSERT INTO {events} (sweep_id, seq, kind, payload, created_at) "
-        "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+        f"VALUES {values} RETURNING id"
     )
-    payload = Event._meta.get_field("payload").get_db_prep_value(event.payload, connection)
+    field = Event._meta.get_field("payload")
+    params: list[Any] = [rows[-1].seq, rows[-1].sweep_id]
+    for event in rows:
+        payload = field.get_db_prep_value(event.payload, connection)
+        params += [event.sweep_id, event.seq, event.kind, payload, event.created_at]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [event.seq, event.sweep_id, event.sweep_id, event.seq, event.kind,
-                             payload, event.created_at])  # fmt: skip
-        event.pk = cursor.fetchone()[0]
-    event._state.adding = False
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for event, pk in zip(rows, ids, strict=True):
+        event.pk = pk
+        event._state.adding = False
 
 
 def trial_state(trial: Trial, **extra: Any) -> TrialState:

@@ -24,8 +24,8 @@ from typing import Any
 
 from django.db import transaction
 
-from . import metrics, queueing, scheduling, stored, trials
-from .models import Trial, TrialStatus
+from . import events, metrics, queueing, scheduling, stored, trials
+from .models import Sweep, Trial, TrialStatus
 from .sweeps import lock_sweep
 
 
@@ -62,10 +62,21 @@ def finish_and_claim(
     sweep = lock_sweep(sweep_id)
     if sweep is None:
         return outcome
+    with events.batched(sweep):
+        return round_locked(sweep, endings, outcome, keep_for, prepare)
+
+
+def round_locked(
+    sweep: Sweep,
+    endings: Sequence[Ending],
+    outcome: list[tuple[bool, trials.Claim | None]],
+    keep_for: Collection[str],
+    prepare: Any,
+) -> list[tuple[bool, trials.Claim | None]]:
     ids = [ending.fence.trial_id for ending in endings]
     rows = Trial.objects.select_for_update(of=("self",)).filter(pk__in=ids, sweep=sweep)
     locked = {trial.pk: trial for trial in rows.order_by("id")}
-    takers = []
+    takers, points_of = [], []
     spec = stored.spec_of(sweep)
     for index, ending in enumerate(endings):
         trial = locked.get(ending.fence.trial_id)
@@ -74,6 +85,7 @@ def finish_and_claim(
         merged: tuple[str, ...] = ()
         if ending.points and trial.status == TrialStatus.RUNNING:
             metrics.merge_locked(trial, spec, list(ending.points))
+            points_of.append((trial.pk, list(ending.points)))
             merged = metrics.MERGED_FIELDS
         elif ending.points:
             count = len(ending.points)
@@ -84,6 +96,8 @@ def finish_and_claim(
         outcome[index] = (True, None)
         if ending.take_next:
             takers.append(index)
+    if points_of:
+        metrics.insert_many(points_of)
     if spec.bo is not None:
         queueing.request_step(sweep.pk)  # its step fits a model: the scheduler's to take
         return outcome

@@ -124,9 +124,10 @@ MERGED_FIELDS = ("last_metrics", "metric_value", "met_rule", "met_value")
 def merge_locked(trial: Trial, spec: specs.SweepSpec, points: list[Point]) -> None:
     """Take a running attempt's last points into its trial, whose row the caller has locked
     and saves with MERGED_FIELDS: its last values, ranking value and early-stopping mark (as
-    `record` sets them), the points stored, and published once the transaction commits.
+    `record` sets them); publish them once the transaction commits. The caller stores the
+    points themselves (`insert_many`).
 
-    A local runner's finish stores an attempt's last points this way, in its own
+    A local runner's finish takes an attempt's last points this way, in its own
     transaction (scheduler.handoff), instead of in one of their own.
     """
     last = {p.name: metric_values.to_wire(p.value) for p in points}
@@ -136,12 +137,21 @@ def merge_locked(trial: Trial, spec: specs.SweepSpec, points: list[Point]) -> No
     met = first_rule_met(spec, points)
     if met is not None and (trial.met_rule is None or trial.met_rule > met[0]):
         trial.met_rule, trial.met_value = met
-    insert_points(trial.pk, points)
     sweep_id, trial_id, payload = trial.sweep_id, trial.pk, [json_point(p) for p in points]
     transaction.on_commit(lambda: events.publish_metrics(sweep_id, trial_id, payload))
 
 
 COPY_FROM = 100  # points: fewer go in one INSERT (COPY costs a round trip more)
+
+
+def insert_many(points_of: list[tuple[int, list[Point]]]) -> None:
+    """Store the points of several trials (trial id, points) in one INSERT."""
+    now = timezone.now()
+    MetricPoint.objects.bulk_create(
+        MetricPoint(trial_id=trial_id, name=p.name, step=p.step, value=p.value, created_at=now)
+        for trial_id, points in points_of
+        for p in points
+    )
 
 
 def insert_points(trial_id: int, points: list[Point]) -> None:

@@ -93,9 +93,16 @@ def claim_locked(sweep: Sweep, trial: Trial, worker: str, prepare: Any) -> Claim
     trial.started_at = trial.heartbeat_at = now
     trial.finished_at, trial.exit_code, trial.error = None, None, ""
     prepare(trial)
-    trial.save()
+    trial.save(update_fields=CLAIMED_FIELDS)
     events.emit(sweep, events.TRIAL_STARTED, events.trial_state(trial))
     return Claim(trial=trial, token=token)
+
+
+# What a claim changes: the attempt, and what `prepare` fills in.
+CLAIMED_FIELDS = [
+    "status", "worker", "token_hash", "attempt", "started_at", "heartbeat_at", "finished_at",
+    "exit_code", "error", "command", "checkpoint_dir", "runner",
+]  # fmt: skip
 
 
 def heartbeat(

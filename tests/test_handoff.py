@@ -7,9 +7,10 @@ import math
 
 import pytest
 from celery import current_app
+from django.db import transaction
 
-from scheduler import handoff, metrics, queueing, runner_db, sweeps, tasks, trials
-from scheduler.models import Sweep, Trial
+from scheduler import events, handoff, metrics, queueing, runner_db, sweeps, tasks, trials
+from scheduler.models import Event, Sweep, Trial
 from tests.conftest import drop_queued_tasks, wait_for
 from tests.sweeps import started_sweep, tiny_yaml
 
@@ -153,3 +154,24 @@ def test_a_point_that_meets_a_rule_marks_its_trial_in_the_same_update(cast, held
     assert held_tasks == [(queueing.ADVANCE, (sweep.pk,))]  # the step ends the sweep
     metrics.record(trial, [metrics.Point("loss", 4, 0.001)])
     assert Trial.objects.get(pk=trial.pk).met_value == 0.05  # the first mark stays
+
+
+def test_a_rounds_events_are_stored_together_in_order(cast, held_tasks):
+    sweep = started_sweep(cast.team, text=tiny_yaml())
+    before = Sweep.objects.get(pk=sweep.pk).last_seq
+    stored = lambda: list(  # noqa: E731
+        Event.objects.filter(sweep=sweep, seq__gt=before).order_by("seq").values_list("seq", "kind")
+    )
+    promoted = {"bracket": 0, "rung": 0, "to_rung": 1, "resource": 3, "promoted": [],
+                "configs": [], "cutoff": None}  # fmt: skip
+    with transaction.atomic():
+        locked = sweeps.lock_sweep(sweep.pk)
+        with events.batched(locked):
+            events.emit(locked, events.TRIAL_QUEUED, {"trials": [1], "numbers": [1]})
+            assert stored() == []  # held for the end of the batch
+            events.emit(locked, events.RUNG_PROMOTED, promoted)  # for webhooks: stored at once
+            assert [seq for seq, _ in stored()] == [before + 1, before + 2]
+            events.emit(locked, events.TRIAL_QUEUED, {"trials": [2], "numbers": [2]})
+        assert stored() == [(before + 1, "trial_queued"), (before + 2, "rung_promoted"),
+                            (before + 3, "trial_queued")]  # fmt: skip
+    assert Sweep.objects.get(pk=sweep.pk).last_seq == before + 3

@@ -243,7 +243,8 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
     """
     s, next_rung = bracket.s, bracket.rungs[i + 1]
     resource = next_rung.resource_value(planning.resource_type(spec))
-    trials = list(sweep.trials.filter(bracket=s, rung=i))
+    fields = ("id", "metric_value", "status", "promoted", "config_id")
+    trials = list(sweep.trials.filter(bracket=s, rung=i).only(*fields))
     maximize = spec.metric is not None and spec.metric.maximize
     results = [(t.pk, t.metric_value, t.status == TrialStatus.SUCCEEDED) for t in trials]
     up_already = [t for t in trials if t.promoted]

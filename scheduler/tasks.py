@@ -12,9 +12,10 @@ broken one, so the retry starts on a fresh connection. Both tasks are idempotent
 """
 
 import threading
+from collections.abc import Iterable
 
 import redis
-from celery import shared_task
+from celery import current_app, shared_task
 from celery.worker import state as worker_state
 from django.conf import settings
 
@@ -74,22 +75,28 @@ def run_trial(trial_id: int) -> None:
     """Run one trial's process to its end (queue `trials` or `trials@<runner>`), reporting
     through the REST API when HBSITE_RUNNER_URL is set, else on the database; either way
     the runner rides out a server or database that is away for a while."""
-    runner.run(trial_id, backend(), may_take_next=no_other_trial_waits)
+    runner.run(trial_id, backend(), may_take_next=no_other_task_waits)
 
 
-def no_other_trial_waits() -> bool:
+def no_other_task_waits(queues: Iterable[str] | None = None) -> bool:
     """Tell whether a runner thread whose trial ended may run the next trial of its sweep
-    itself (scheduler.handoff): no run_trial task waits for this worker, neither received
-    and not started yet nor in the queues it consumes. So one sweep's trials never hold the
-    runner while another's wait."""
+    itself (scheduler.handoff): no task waits for this worker, neither received and not
+    started yet nor in the queues it consumes (`queues`, default: those this worker
+    consumes now). So one sweep's trials never hold the runner while another sweep's
+    trials, or a scheduling step that a worker on both queues would take, wait."""
     try:
-        received = [r for r in list(worker_state.reserved_requests) if r.name == queueing.RUN_TRIAL]
-        if any(r not in worker_state.active_requests for r in received):
+        if any(r not in worker_state.active_requests for r in list(worker_state.reserved_requests)):
             return False
-        queues = (queueing.TRIALS, queueing.runner_queue(settings.HBSITE_RUNNER_NAME))
-        return broker.waiting(queues) == 0
+        names = list(consumed_queues() if queues is None else queues)
+        return broker.waiting(names) == 0
     except (RuntimeError, redis.RedisError):  # a set changed while read; Redis away
         return False
+
+
+def consumed_queues() -> list[str]:
+    """Return the queues this worker consumes (its own runner queue too)."""
+    names = list(current_app.amqp.queues.consume_from or ())
+    return names or [queueing.TRIALS, queueing.runner_queue(settings.HBSITE_RUNNER_NAME)]
 
 
 _backend: runner.Backend | None = None

@@ -12,7 +12,7 @@ from django.db import transaction
 from scheduler import events, handoff, metrics, queueing, runner_db, sweeps, tasks, trials
 from scheduler.models import Event, Sweep, Trial
 from tests.conftest import drop_queued_tasks, wait_for
-from tests.sweeps import started_sweep, tiny_yaml
+from tests.sweeps import search_yaml, started_sweep, tiny_yaml
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,15 +117,17 @@ def test_the_finish_stores_the_last_points_and_early_stops_in_the_same_round(cas
     assert Trial.objects.get(pk=third.trial.pk).met_rule == 0
 
 
-def test_a_thread_takes_the_next_trial_only_while_no_other_trial_waits():
+def test_a_thread_takes_the_next_trial_only_while_no_other_task_waits():
     drop_queued_tasks()
-    assert tasks.no_other_trial_waits()
-    current_app.send_task(queueing.RUN_TRIAL, args=[0], queue=queueing.TRIALS)
-    try:
-        assert not tasks.no_other_trial_waits()
-    finally:
-        drop_queued_tasks()
-    assert tasks.no_other_trial_waits()
+    queues = [queueing.TRIALS, "scheduler"]
+    assert tasks.no_other_task_waits(queues)
+    for task, queue in ((queueing.RUN_TRIAL, queueing.TRIALS), (queueing.ADVANCE, "scheduler")):
+        current_app.send_task(task, args=[0], queue=queue)
+        try:
+            assert not tasks.no_other_task_waits(queues)
+        finally:
+            drop_queued_tasks()
+        assert tasks.no_other_task_waits(queues)
 
 
 @pytest.mark.worker
@@ -137,6 +139,25 @@ def test_a_runner_thread_runs_a_sweeps_trials_back_to_back(celery_worker, cast):
     # One thread claimed every trial as its previous one ended: no task between them.
     assert len({trial.worker for trial in ran}) == 1
     assert all(a.finished_at <= b.started_at for a, b in zip(ran, ran[1:], strict=False))
+
+
+@pytest.mark.worker
+def test_a_sweep_that_keeps_every_runner_thread_busy_lets_another_sweep_in(celery_worker, cast):
+    busy = sweeps.create_sweep(
+        search_yaml("random_search: {n_experiments: 40}", concurrency=8), team=cast.team
+    )
+    wait_for(lambda: busy.trials.filter(status="running").count() >= 4, timeout=120)
+    other = sweeps.create_sweep(
+        search_yaml("random_search: {n_experiments: 2}", concurrency=2), team=cast.team
+    )
+    both = Sweep.objects.filter(pk__in=[busy.pk, other.pk])
+    wait_for(lambda: not both.filter(status__in=["created", "running"]).exists(), timeout=300)
+    assert {sweep.status for sweep in both} == {"succeeded"}
+    # The other sweep's start (an advance task) and its trials did not wait for the busy
+    # sweep's 40 trials: its first trial started before the busy sweep's last one did.
+    first_other = min(other.trials.values_list("started_at", flat=True))
+    last_busy = max(busy.trials.values_list("started_at", flat=True))
+    assert first_other < last_busy
 
 
 def test_a_point_that_meets_a_rule_marks_its_trial_in_the_same_update(cast, held_tasks):

@@ -1,6 +1,7 @@
 """Celery tasks: thin edges that load by id and call the scheduler's logic.
 
-`advance` is the only way into a scheduling step; code below this edge asks for one with
+`advance` takes every scheduling step but those a local runner's finish takes in its own
+transaction (scheduler.handoff); code below this edge asks for one with
 `queueing.request_step`, which sends this task by name after commit.
 
 A database that drops its connections (a restart, a failover) fails a step with an

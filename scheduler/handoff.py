@@ -58,21 +58,18 @@ def finish_and_claim(
     Return, per ending: (False, None), having changed nothing of it, when its trial is gone
     or on another attempt; else (True, the claim of its next trial or None).
     """
-    outcome: list[tuple[bool, trials.Claim | None]] = [(False, None)] * len(endings)
     sweep = lock_sweep(sweep_id)
     if sweep is None:
-        return outcome
+        return [(False, None)] * len(endings)
     with events.batched(sweep):
-        return round_locked(sweep, endings, outcome, keep_for, prepare)
+        return round_locked(sweep, endings, keep_for, prepare)
 
 
 def round_locked(
-    sweep: Sweep,
-    endings: Sequence[Ending],
-    outcome: list[tuple[bool, trials.Claim | None]],
-    keep_for: Collection[str],
-    prepare: Any,
+    sweep: Sweep, endings: Sequence[Ending], keep_for: Collection[str], prepare: Any
 ) -> list[tuple[bool, trials.Claim | None]]:
+    """`finish_and_claim` once the sweep's row is locked."""
+    outcome: list[tuple[bool, trials.Claim | None]] = [(False, None)] * len(endings)
     ids = [ending.fence.trial_id for ending in endings]
     rows = Trial.objects.select_for_update(of=("self",)).filter(pk__in=ids, sweep=sweep)
     locked = {trial.pk: trial for trial in rows.order_by("id")}

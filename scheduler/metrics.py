@@ -86,6 +86,27 @@ def as_float(value: Any) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Latest:
+    """What a batch of points of one trial sets on it: the last value of each metric (wire
+    form), the ranking metric's last value if the batch has it (`ranked`), and the first
+    early-stopping rule a point meets as (rule index, value)."""
+
+    last: dict[str, Any]
+    ranked: bool
+    metric_value: float | None
+    met: tuple[int, float] | None
+
+    @classmethod
+    def of(cls, points: list[Point], spec: specs.SweepSpec) -> Latest:
+        last = {p.name: metric_values.to_wire(p.value) for p in points}
+        metric, value = spec.metric, None
+        ranked = metric is not None and metric.name in last
+        if metric is not None and ranked:
+            value = [p.value for p in points if p.name == metric.name][-1]
+        return cls(last, ranked, value, first_rule_met(spec, points))
+
+
 def record(trial: Trial, points: list[Point]) -> int:
     """Store points of a running trial in bulk, update its last values, publish them live;
     return how many were stored.
@@ -99,11 +120,12 @@ def record(trial: Trial, points: list[Point]) -> int:
     if not points:
         return 0
     spec = stored.spec_of(trial.sweep)
+    latest = Latest.of(points, spec)
     with transaction.atomic():
-        running = update_last_values(trial, points, spec)
+        running = update_last_values(trial, latest)
         if running:
             insert_points(trial.pk, points)
-            if first_rule_met(spec, points) is not None:
+            if latest.met is not None:
                 queueing.request_step(trial.sweep_id)
     if not running:
         # Counted when this attempt's trial ended; a stale attempt (requeued) changes nothing.
@@ -130,11 +152,11 @@ def merge_locked(trial: Trial, spec: specs.SweepSpec, points: list[Point]) -> No
     A local runner's finish takes an attempt's last points this way, in its own
     transaction (scheduler.handoff), instead of in one of their own.
     """
-    last = {p.name: metric_values.to_wire(p.value) for p in points}
-    trial.last_metrics = {**trial.last_metrics, **last}
-    if spec.metric is not None and spec.metric.name in last:
-        trial.metric_value = [p.value for p in points if p.name == spec.metric.name][-1]
-    met = first_rule_met(spec, points)
+    latest = Latest.of(points, spec)
+    trial.last_metrics = {**trial.last_metrics, **latest.last}
+    if latest.ranked:
+        trial.metric_value = latest.metric_value
+    met = latest.met
     if met is not None and (trial.met_rule is None or trial.met_rule > met[0]):
         trial.met_rule, trial.met_value = met
     sweep_id, trial_id, payload = trial.sweep_id, trial.pk, [json_point(p) for p in points]
@@ -162,13 +184,10 @@ def insert_points(trial_id: int, points: list[Point]) -> None:
     (https://www.psycopg.org/psycopg3/docs/basic/copy.html); NaN and infinities go as
     PostgreSQL's float literals.
     """
-    now = timezone.now()
     if len(points) < COPY_FROM:
-        MetricPoint.objects.bulk_create(
-            MetricPoint(trial_id=trial_id, name=p.name, step=p.step, value=p.value, created_at=now)
-            for p in points
-        )
+        insert_many([(trial_id, points)])
         return
+    now = timezone.now()
     table = MetricPoint._meta.db_table
     sql = f"COPY {table} (trial_id, name, step, value, created_at) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
@@ -213,25 +232,23 @@ def first_rule_met(spec: specs.SweepSpec, points: list[Point]) -> tuple[int, flo
     return None
 
 
-def update_last_values(trial: Trial, points: list[Point], spec: specs.SweepSpec) -> bool:
+def update_last_values(trial: Trial, latest: Latest) -> bool:
     """Merge the newest values into a running trial's last_metrics and ranking value, and
-    mark it with the first early-stopping rule the points meet unless an earlier rule marks
-    it; False (and nothing changed) when the trial is not running.
+    mark it with the first early-stopping rule they meet unless an earlier rule marks it;
+    False (and nothing changed) when the trial is not running.
 
     One UPDATE: a second one of the same row in the transaction would have PostgreSQL check
     the row's foreign keys at commit, locking the sweep's row, which a scheduling step may
     hold while it waits for this trial's.
     """
-    last = {p.name: metric_values.to_wire(p.value) for p in points}
+    last = latest.last
     # Concatenating jsonb in the database keeps concurrent writers from losing each other's keys.
     merged = CombinedExpression(F("last_metrics"), "||", Value(last, output_field=JSONField()))
     updates: dict[str, Any] = {"last_metrics": merged}
-    metric = spec.metric
-    if metric is not None and metric.name in last:
-        updates["metric_value"] = [p.value for p in points if p.name == metric.name][-1]
-    met = first_rule_met(spec, points)
-    if met is not None:
-        index, value = met
+    if latest.ranked:
+        updates["metric_value"] = latest.metric_value
+    if latest.met is not None:
+        index, value = latest.met
         earlier = Q(met_rule__isnull=True) | Q(met_rule__gt=index)
         updates["met_rule"] = Case(
             When(earlier, then=Value(index)),

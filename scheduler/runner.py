@@ -35,6 +35,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +55,10 @@ MAX_LINE_CHARS = 1024 * 1024  # a longer stdout line is read in pieces (and is n
 # Never handed on to a trial's process: the runner's own credential.
 PRIVATE_ENV = ("HBSITE_RUNNER_TOKEN",)
 FLUSH_POINTS = 5000  # metric points stored per transaction
+# How an attempt ended: its exit code (None: unknown), error text, stdout and stderr tails.
+End = tuple[int | None, str, str, str]
+# Asked as an attempt ends: may this thread take the sweep's next trial itself?
+MayTakeNext = Callable[[], bool]
 # At most this many of an attempt's last points are stored by its finish itself (under the
 # sweep's lock, see scheduler.handoff); more are stored before it, as while it runs.
 FINISH_POINTS = 100
@@ -128,11 +133,7 @@ class Backend(Protocol):
         """Store how the attempt's process ended (trials.finish)."""
 
     def finish_and_take(
-        self,
-        a: Assignment,
-        end: tuple[int | None, str, str, str],
-        may_take_next: Any,
-        points: list[metrics.Point],
+        self, a: Assignment, end: End, may_take_next: MayTakeNext, points: list[metrics.Point]
     ) -> tuple[bool, Assignment | None]:
         """Store the attempt's last `points` and how it ended (`end`: exit code, error,
         stdout and stderr tails); when `may_take_next()` says so, also claim the next trial
@@ -391,11 +392,21 @@ def spawn(a: Assignment, api_url: str) -> Supervised:
     )
 
 
+def finish_plainly(
+    backend: Backend, a: Assignment, end: End, points: list[metrics.Point]
+) -> tuple[bool, None]:
+    """Store an attempt's last points, then how it ended, each on its own, taking no next
+    trial (the `advance` task takes the step); (False, None) when they were refused."""
+    if points and not backend.record(a, points, dbretry.retry_seconds()):
+        return False, None
+    return backend.finish(a, *end), None
+
+
 def never() -> bool:
     return False
 
 
-def run(trial_id: int, backend: Backend, may_take_next: Any = never) -> None:
+def run(trial_id: int, backend: Backend, may_take_next: MayTakeNext = never) -> None:
     """Run a queued trial to its end through `backend`; do nothing if another runner has it.
 
     While `may_take_next()` says so when an attempt ends (no other trial waits for this
@@ -406,7 +417,7 @@ def run(trial_id: int, backend: Backend, may_take_next: Any = never) -> None:
         a = run_attempt(a, backend, may_take_next)
 
 
-def run_attempt(a: Assignment, backend: Backend, may_take_next: Any) -> Assignment | None:
+def run_attempt(a: Assignment, backend: Backend, may_take_next: MayTakeNext) -> Assignment | None:
     """Run one claimed attempt to its end; return the next attempt its finish claimed."""
     try:
         tree = spawn(a, backend.api_url)
@@ -429,7 +440,7 @@ def run_attempt(a: Assignment, backend: Backend, may_take_next: Any) -> Assignme
     return conclude(attempt, error, may_take_next)
 
 
-def conclude(attempt: Attempt, error: str, may_take_next: Any = never) -> Assignment | None:
+def conclude(attempt: Attempt, error: str, may_take_next: MayTakeNext = never) -> Assignment | None:
     """Record how the attempt ended (if it is still the current one), then let its tree go;
     return the next attempt the finish claimed for this runner, if any.
 
@@ -445,7 +456,7 @@ def conclude(attempt: Attempt, error: str, may_take_next: Any = never) -> Assign
     else:
         last = attempt.flush(hold_back=FINISH_POINTS)
         stdout, stderr = output.tails()
-        end = (tree.returncode, error, stdout, stderr)
+        end: End = (tree.returncode, error, stdout, stderr)
         done, following = attempt.backend.finish_and_take(a, end, may_take_next, last)
     if not done:
         log.warning("trial %s attempt %s was fenced off; it changed nothing", a.trial, a.attempt)

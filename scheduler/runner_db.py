@@ -18,7 +18,7 @@ from django.conf import settings
 
 from . import command, dbretry, handoff, metrics, queueing, stored, trials
 from .models import Trial, hash_secret
-from .runner import Assignment, sweep_dir, worker_name
+from .runner import Assignment, End, MayTakeNext, finish_plainly, sweep_dir, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -235,24 +235,19 @@ class DbBackend:
         return dbretry.call(trials.finish, fence_of(a), exit_code, error, stdout, stderr)
 
     def finish_and_take(
-        self,
-        a: Assignment,
-        end: tuple[int | None, str, str, str],
-        may_take_next: Any,
-        points: list[metrics.Point],
+        self, a: Assignment, end: End, may_take_next: MayTakeNext, points: list[metrics.Point]
     ) -> tuple[bool, Assignment | None]:
-        take = bool(may_take_next())
+        take = may_take_next()
         ending = handoff.Ending(fence_of(a), *end, take, worker_name(), tuple(points))
         finishing = self.finisher.finish(Finishing(a, ending))
-        if finishing.error is not None:
-            raise finishing.error
-        if finishing.fall_back:
-            if points and not self.record(a, points, dbretry.retry_seconds()):
-                self._forget(a)
-                return False, None
-            return self.finish(a, *end), None
-        self._forget(a)
-        return finishing.outcome
+        try:
+            if finishing.error is not None:
+                raise finishing.error
+            if finishing.fall_back:
+                return finish_plainly(self, a, end, points)
+            return finishing.outcome
+        finally:
+            self._forget(a)
 
     def give_up(self, a: Assignment, why: str) -> bool:
         self._forget(a)

@@ -25,7 +25,7 @@ from django.conf import settings
 
 from . import dbretry, metrics
 from .models import Trial
-from .runner import Assignment, worker_name
+from .runner import Assignment, End, MayTakeNext, finish_plainly, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +84,9 @@ class RestBackend:
         return self._recorded(a, body)
 
     def finish_and_take(
-        self,
-        a: Assignment,
-        end: tuple[int | None, str, str, str],
-        may_take_next: Any,
-        points: list[metrics.Point],
+        self, a: Assignment, end: End, may_take_next: MayTakeNext, points: list[metrics.Point]
     ) -> tuple[bool, Assignment | None]:
-        if points and not self.record(a, points, dbretry.retry_seconds()):
-            return False, None
-        return self.finish(a, *end), None  # the next trial comes as a task, from the server
+        return finish_plainly(self, a, end, points)  # the next trial comes as a task
 
     def give_up(self, a: Assignment, why: str) -> bool:
         return self._recorded(a, {**self._fence(a), "lease_lost": True, "error": why})

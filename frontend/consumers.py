@@ -24,7 +24,7 @@ from .queries.sweep import events_after
 
 RESYNC_BATCH = 500
 METRICS_EVERY = 0.5  # seconds: at most two metric messages a second per socket
-POINTS_PER_SERIES = 50  # per trial and metric in one flush; the newest are kept
+POINTS_PER_SERIES = events.LIVE_POINTS_PER_SERIES  # per trial and metric in one flush
 LIST_EVERY = 1.0
 CLOSE_NOT_FOUND, CLOSE_REVOKED = 4404, 4403
 

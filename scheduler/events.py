@@ -13,7 +13,7 @@ list, a share link's sockets) is sent from here, through `broadcast`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NotRequired, TypedDict
 
@@ -348,9 +348,30 @@ def sweep_summary(sweep: Sweep) -> dict[str, Any]:
     return {"id": sweep.pk, "status": sweep.status, "last_seq": sweep.last_seq}
 
 
-def publish_metrics(sweep_id: int, trial_id: int, points: list[dict[str, Any]]) -> None:
-    """Send a batch of new metric points of one trial to the sweep's followers."""
-    message = {"type": "sweep.metrics", "trial": trial_id, "points": points}
+# Of each metric of a trial, the newest points one websocket message carries; a socket that
+# gathers several batches before it sends keeps as many of the newest (frontend.consumers).
+LIVE_POINTS_PER_SERIES = 50
+
+
+def publish_metrics(
+    sweep_id: int, trial_id: int, points: Sequence[tuple[str, float, float]]
+) -> None:
+    """Send new metric points (name, step, value) of one trial to the sweep's followers:
+    of each metric the newest LIVE_POINTS_PER_SERIES, in their order (the followers would
+    drop the older ones), so a 5,000-point batch costs what a 50-point one does."""
+    if len(points) <= LIVE_POINTS_PER_SERIES:
+        newest = list(points)
+    else:
+        taken: dict[str, int] = {}
+        newest = []
+        for point in reversed(points):
+            count = taken.get(point[0], 0)
+            if count < LIVE_POINTS_PER_SERIES:
+                taken[point[0]] = count + 1
+                newest.append(point)
+        newest.reverse()
+    wire = metric_values.wire_point
+    message = {"type": "sweep.metrics", "trial": trial_id, "points": [wire(*p) for p in newest]}
     broadcast.send(sweep_group(sweep_id), message)
 
 

@@ -33,6 +33,11 @@ def to_wire(value: float) -> float | str:
     return value
 
 
+def wire_point(name: str, step: float, value: float) -> dict[str, Any]:
+    """Return a metric point as the API and the websockets carry it: {name, step, value}."""
+    return {"name": name, "step": step, "value": to_wire(value)}
+
+
 def from_wire(value: Any) -> float:
     """Read a metric value: an int or float, or one of the three strings.
 

@@ -8,10 +8,11 @@ trial ended) is counted on the trial with its first reasons (`reject`), never dr
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -39,8 +40,10 @@ class MetricError(ValueError):
     """A metric point that cannot be stored; the message says why."""
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
+    """One metric point: a name, a step (resource units) and a value (NaN and infinities
+    allowed). A named tuple: a runner builds one per value it reads, 100,000 a second."""
+
     name: str
     step: float
     value: float
@@ -59,21 +62,39 @@ def parse_points(items: Iterable[Any], default_step: float | None) -> list[Point
     return points
 
 
+NAME_RULE = f"name must be a non-empty string of at most {MAX_NAME} chars"
+
+
 def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point:
-    """Check one point's parts and build it."""
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
-        raise MetricError(f"{where}: name must be a non-empty string of at most {MAX_NAME} chars")
-    problem = yamlsource.unstorable(name)
-    if problem:
-        raise MetricError(f"{where}: name holds a NUL or a lone surrogate: {problem}")
-    try:
-        number = metric_values.from_wire(value)
-    except ValueError as exc:
-        raise MetricError(f"{where}: value of {name!r} {exc}") from None
-    at = as_float(0 if step is None else step)
+    """Check one point's parts and build it; raise MetricError saying `where` and why.
+
+    A float value and step (what JSON numbers with a fraction parse to) skip the conversions.
+    """
+    problem = name_problem(name) if isinstance(name, str) else NAME_RULE
+    if problem is not None:
+        raise MetricError(f"{where}: {problem}")
+    if type(value) is float:
+        number = value
+    else:
+        try:
+            number = metric_values.from_wire(value)
+        except ValueError as exc:
+            raise MetricError(f"{where}: value of {name!r} {exc}") from None
+    at = step if type(step) is float else as_float(0 if step is None else step)
     if at is None or not math.isfinite(at):
         raise MetricError(f"{where}: step of {name!r} must be a finite number")
-    return Point(name=name, step=at, value=number)
+    return Point(name, at, number)
+
+
+@functools.lru_cache(maxsize=4096)
+def name_problem(name: str) -> str | None:
+    """Return why `name` cannot name a metric, or None. Cached: a trial repeats a few names."""
+    if not name or len(name) > MAX_NAME:
+        return NAME_RULE
+    problem = yamlsource.unstorable(name)
+    if problem:
+        return f"name holds a NUL or a lone surrogate: {problem}"
+    return None
 
 
 def as_float(value: Any) -> float | None:
@@ -99,11 +120,11 @@ class Latest:
 
     @classmethod
     def of(cls, points: list[Point], spec: specs.SweepSpec) -> Latest:
-        last = {p.name: metric_values.to_wire(p.value) for p in points}
-        metric, value = spec.metric, None
-        ranked = metric is not None and metric.name in last
-        if metric is not None and ranked:
-            value = [p.value for p in points if p.name == metric.name][-1]
+        newest = {p.name: p.value for p in points}
+        last = {name: metric_values.to_wire(value) for name, value in newest.items()}
+        metric = spec.metric
+        ranked = metric is not None and metric.name in newest
+        value = newest[metric.name] if metric is not None and ranked else None
         return cls(last, ranked, value, first_rule_met(spec, points))
 
 
@@ -135,7 +156,7 @@ def record(trial: Trial, points: list[Point]) -> int:
         if trial.token_hash and same_attempt.exists():
             reject(trial.pk, [f"{len(points)} point(s) sent after the trial ended"], len(points))
         return 0
-    events.publish_metrics(trial.sweep_id, trial.pk, [json_point(p) for p in points])
+    events.publish_metrics(trial.sweep_id, trial.pk, points)
     return len(points)
 
 
@@ -159,8 +180,8 @@ def merge_locked(trial: Trial, spec: specs.SweepSpec, points: list[Point]) -> No
     met = latest.met
     if met is not None and (trial.met_rule is None or trial.met_rule > met[0]):
         trial.met_rule, trial.met_value = met
-    sweep_id, trial_id, payload = trial.sweep_id, trial.pk, [json_point(p) for p in points]
-    transaction.on_commit(lambda: events.publish_metrics(sweep_id, trial_id, payload))
+    sweep_id, trial_id = trial.sweep_id, trial.pk
+    transaction.on_commit(lambda: events.publish_metrics(sweep_id, trial_id, points))
 
 
 COPY_FROM = 100  # points: fewer go in one INSERT (COPY costs a round trip more)
@@ -176,23 +197,32 @@ def insert_many(points_of: list[tuple[int, list[Point]]]) -> None:
     )
 
 
+# The table's column types, in COPY_COLUMNS order, for binary COPY (it sends each value in
+# PostgreSQL's own binary form, so the types must be exact: bigint for the trial's id).
+COPY_COLUMNS = "trial_id, name, step, value, created_at"
+COPY_TYPES = ["int8", "varchar", "float8", "float8", "timestamptz"]
+
+
 def insert_points(trial_id: int, points: list[Point]) -> None:
     """Store points of one trial in the current transaction: COPY_FROM or more with
-    PostgreSQL COPY, fewer with one INSERT.
+    PostgreSQL's binary COPY, fewer with one INSERT.
 
-    COPY moves rows about ten times faster than a multi-row INSERT built by the ORM
-    (https://www.psycopg.org/psycopg3/docs/basic/copy.html); NaN and infinities go as
-    PostgreSQL's float literals.
+    COPY moves rows about ten times faster than a multi-row INSERT built by the ORM, and its
+    binary format about four times faster again than its text format on this path (psycopg
+    writes the values in C: https://www.psycopg.org/psycopg3/docs/basic/copy.html#binary-copy);
+    NaN and infinities go as they are.
     """
     if len(points) < COPY_FROM:
         insert_many([(trial_id, points)])
         return
     now = timezone.now()
     table = MetricPoint._meta.db_table
-    sql = f"COPY {table} (trial_id, name, step, value, created_at) FROM STDIN"
+    sql = f"COPY {table} ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        copy.set_types(COPY_TYPES)
+        write = copy.write_row
         for point in points:
-            copy.write_row((trial_id, point.name, point.step, point.value, now))
+            write((trial_id, point.name, point.step, point.value, now))
 
 
 @transaction.atomic
@@ -263,7 +293,3 @@ def update_last_values(trial: Trial, latest: Latest) -> bool:
     if running:
         trial.last_metrics = {**trial.last_metrics, **last}
     return bool(running)
-
-
-def json_point(point: Point) -> dict[str, Any]:
-    return {"name": point.name, "step": point.step, "value": metric_values.to_wire(point.value)}

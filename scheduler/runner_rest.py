@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
-from . import dbretry, metrics
+from . import dbretry, metric_values, metrics
 from .models import Trial
 from .runner import Assignment, End, MayTakeNext, finish_plainly, worker_name
 
@@ -101,7 +101,9 @@ class RestBackend:
         """Post the points in batches with the trial token; False once the attempt is over
         (409). Points of a batch the server refused (400) are counted there, not here."""
         for first in range(0, len(points), POINTS_PER_REQUEST):
-            batch = [metrics.json_point(p) for p in points[first : first + POINTS_PER_REQUEST]]
+            batch = [
+                metric_values.wire_point(*p) for p in points[first : first + POINTS_PER_REQUEST]
+            ]
             url = f"{self.api_url}/api/trials/{a.trial}/metrics/"
             status, answer = self._call(url, f"Trial {a.token}", {"points": batch}, budget)
             if status == 409:

@@ -12,7 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 import hbclient
-from scheduler import metrics, results
+from scheduler import metric_values, metrics, results
 from scheduler.models import MetricPoint, Sweep, Trial, hash_secret
 from tests.test_api_sweeps import add_trials, client_for, make_sweep
 
@@ -68,6 +68,28 @@ def test_it_stores_a_batch(trial_and_token):
     assert stored(trial) == [(p["name"], p["step"], p["value"]) for p in points]
     trial.refresh_from_db()
     assert trial.metric_value == pytest.approx(1 / 3)
+
+
+def test_a_large_batch_goes_in_one_copy_with_its_names_and_values_as_sent(trial_and_token):
+    trial, token = trial_and_token
+    names = ["loss", "tab\there", "back\\slash", "new\nline", "ünïcødé 指標", "q'uote\"s"]
+    values = [0.1, "NaN", "Infinity", "-Infinity", -0.0, 1e308, 5e-324, 3]
+    points = [
+        {"name": names[i % len(names)], "value": values[i % len(values)], "step": i + 0.5}
+        for i in range(metrics.COPY_FROM * 3)
+    ]
+
+    response = post(trial_client(token), trial, {"points": points})
+
+    assert response.json() == {"trial": trial.pk, "stored": len(points)}
+    rows = stored(trial)
+    assert [(name, step) for name, step, _ in rows] == [(p["name"], p["step"]) for p in points]
+    sent = [metric_values.from_wire(p["value"]) for p in points]
+    assert all(
+        (math.isnan(got) and math.isnan(want)) or (got == want and math.copysign(1, got) ==
+                                                   math.copysign(1, want))
+        for (_, _, got), want in zip(rows, sent, strict=True)
+    )  # fmt: skip
 
 
 def test_it_stores_nothing_from_a_batch_with_one_bad_point(trial_and_token):

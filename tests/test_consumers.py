@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -14,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hbsite.asgi import application
-from scheduler import access, broadcast, events, sweeps, trials
+from scheduler import access, broadcast, events, metric_values, sweeps, trials
 from scheduler.models import ShareLink, Sweep
 from tests.sweeps import started_sweep
 
@@ -240,6 +242,28 @@ def test_it_coalesces_a_flood_of_metric_batches(cast, sweep, monkeypatch):
     assert len(sent) <= 2
     series = sent[-1]["trials"][str(trial.pk)]["loss"]
     assert len(series) == 50 and series[-1] == [399, 1.0]  # the newest points are kept
+
+
+def test_a_large_batch_is_published_as_the_newest_points_of_each_metric(cast, sweep):
+    trial = sweep.trials.first()
+    points = [(name, float(step), step / 7) for step in range(300) for name in ("loss", "acc")]
+    points[-4] = ("loss", 298.0, float("nan"))
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(events.sweep_group(sweep.pk), channel)
+        events.publish_metrics(sweep.pk, trial.pk, points)
+        message = await asyncio.wait_for(layer.receive(channel), 10)
+        await layer.group_discard(events.sweep_group(sweep.pk), channel)
+        return message
+
+    message = run(scenario)
+    newest = events.LIVE_POINTS_PER_SERIES
+    kept = [p for p in points if p[1] >= 300 - newest]
+    assert message["points"] == [metric_values.wire_point(*p) for p in kept]
+    assert message["points"][-4]["value"] == "NaN"
+    assert len(kept) == 2 * newest < len(points)
 
 
 # --- the sweeps list ------------------------------------------------------------------------

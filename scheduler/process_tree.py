@@ -73,9 +73,17 @@ class Supervised:
         self.returncode: int | None = None
         self.reason = ""
 
-    def wait(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for the command to end; True once it has."""
-        if not self.ended and select.select([self._status], [], [], timeout)[0]:
+    def wait(self, timeout: float, wake: int | None = None) -> bool:
+        """Wait up to `timeout` seconds for the command to end; True once it has. A readable
+        `wake` descriptor (non-blocking; what it holds is read) ends the wait early."""
+        if self.ended:
+            return True
+        watched = [self._status] if wake is None else [self._status, wake]
+        ready = select.select(watched, [], [], timeout)[0]
+        if wake is not None and wake in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake, 512)
+        if self._status in ready:
             chunk = os.read(self._status, 512)
             self._buffer += chunk
             if b"\n" in self._buffer or not chunk:

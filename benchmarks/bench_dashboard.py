@@ -1,12 +1,14 @@
-"""Benchmark: the dashboard on a 10,000-trial, 1,000,000-point sweep, in Chromium.
+"""Benchmark: the dashboard on a big sweep (11,000 trials and 1,000,000 points), in Chromium.
 
 Loads the sweep with `manage.py load_big_sweep` (BENCH_TRIALS and BENCH_POINTS change its
-size; issue 13's goals are for 100,000 trials and 10,000,000 points, which the command's
-max_iter=6561 plan cannot hold: it has 10,582 configs), then opens each page in headless Chromium
-against the real ASGI server and prints, per page: server time to first byte, DOMContentLoaded,
-load, first contentful paint, and (on the sweep page) when every chart has drawn and the live
-socket has caught up. Run with `make benchmark`; it asserts nothing about speed, only that
-the pages rendered. The figures also go to artifacts/benchmarks/dashboard.json.
+size; issue 13's goals are for 100,000 trials and 10,000,000 points: `BENCH_TRIALS=100000
+BENCH_POINTS=10000000` loads them into a max_iter=59049 plan, in a few minutes), then opens
+each page in headless Chromium against the real ASGI server and prints, per page: server time
+to first byte, DOMContentLoaded, load, first contentful paint, and (on the sweep page) when
+every chart has drawn and the live socket has caught up. Run with `make benchmark`; it asserts
+nothing about speed, only that the pages rendered. The figures also go to
+artifacts/benchmarks/dashboard.json. At the goal's size loading alone takes minutes, so the
+test's time limit grows with the size.
 """
 
 from __future__ import annotations
@@ -57,10 +59,16 @@ def summary(runs: list[dict]) -> dict:
     return {k: round(statistics.median(r[k] for r in runs), 1) for k in keys}
 
 
+TRIALS = int(os.environ.get("BENCH_TRIALS", "11000"))
+POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
+BIG = TRIALS > 11_000  # past what the max_iter=6561 plan holds: max_iter=59049
+
+
+@pytest.mark.timeout(3600 if BIG else 300)
 def test_dashboard_on_a_big_sweep(asgi_server):
     started = time.monotonic()
-    size = ["--trials", os.environ.get("BENCH_TRIALS", "11000"),
-            "--points", os.environ.get("BENCH_POINTS", "1000000")]  # fmt: skip
+    size = ["--trials", str(TRIALS), "--points", str(POINTS),
+            "--max-iter", "59049" if BIG else "6561"]  # fmt: skip
     call_command("load_big_sweep", "--user", "bench", "--name", "bench-sweep", *size)
     load_seconds = time.monotonic() - started
     sweep = Sweep.objects.get(name="bench-sweep")

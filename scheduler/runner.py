@@ -239,7 +239,7 @@ class Output:
             data = read_json(line)
             values = data[METRICS_KEY]
             step = data.get("step", self.default_step)
-            items = list(values.items())
+            items = values.items()
         # A hostile line (100,000 nested brackets, a 400-digit number) is a bad line, never
         # the end of this reader.
         except (
@@ -503,19 +503,21 @@ def conclude(attempt: Attempt, error: str, may_take_next: MayTakeNext = never) -
     return following
 
 
+def flood(attempt: Attempt) -> bool:
+    """Whether FLUSH_POINTS points or more of a current attempt wait to be stored."""
+    return attempt.output.backlog() >= FLUSH_POINTS and not attempt.fenced.is_set()
+
+
 def supervise(attempt: Attempt) -> str:
     """Flush metrics and watch the time until the command ends; return an error text or ''."""
     timeout = attempt.assignment.timeout
     started = time.monotonic()
     next_flush, error = 0.0, ""
-    while True:
-        # A trial that prints faster than its points are stored is flushed back to back: the
-        # database stores one chunk while the reader parses the next.
-        eager = attempt.output.backlog() >= FLUSH_POINTS and not attempt.fenced.is_set()
-        if attempt.tree.wait(0 if eager else POLL_SECONDS, wake=attempt.output.wake):
-            break
+    # A trial that prints faster than its points are stored is flushed back to back: the
+    # database stores one chunk while the readers parse the next.
+    while not attempt.tree.wait(0 if flood(attempt) else POLL_SECONDS, wake=attempt.output.wake):
         now = time.monotonic()
-        if eager or now >= next_flush:
+        if flood(attempt) or now >= next_flush:
             next_flush = now + settings.HBSITE_HEARTBEAT_SECONDS
             try:
                 attempt.flush(budget=settings.HBSITE_HEARTBEAT_SECONDS)

@@ -1,7 +1,9 @@
 """`manage.py load_big_sweep`: a large, half-finished Hyperband sweep for benchmarks.
 
-The sweep is a real one (its YAML parses, its plan is Hyperband's max_iter=6561, eta=3: nine
-brackets, 10,582 configs) in the state a running sweep reaches: every rung-0 trial exists (as
+The sweep is a real one (its YAML parses, its plan is Hyperband's, eta=3: max_iter=6561 by
+default, nine brackets and 10,582 configs; `--max-iter 59049`, eleven brackets and 142,000
+trials in all, holds the 100,000 trials of issue 13's dashboard goal) in the state a running
+sweep reaches: every rung-0 trial exists (as
 `advance` creates them), promotions have gone on rung by rung until `--trials` trials exist,
 the biggest bracket's rung 0 is still running, and `--points` metric points are spread over
 the trials that ran. Metric points and events go in with PostgreSQL COPY; the rest in bulk.
@@ -21,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from scheduler import access, numbering, planning, scheduling, stored
+from scheduler import access, metrics, numbering, planning, scheduling, stored
 from scheduler.models import Config, Membership, RungDecision, Sweep, Team, Trial
 
 YAML = """\
@@ -32,7 +34,7 @@ hptuning:
   concurrency: 64
   seed: 11
   hyperband:
-    max_iter: 6561
+    max_iter: {max_iter}
     eta: 3
     resource:
       name: num_steps
@@ -75,11 +77,16 @@ class Command(BaseCommand):
         parser.add_argument("--points", type=int, default=1_000_000, help="metric points")
         parser.add_argument("--user", default="bench", help="owner (created if missing)")
         parser.add_argument("--name", default="big-sweep")
+        parser.add_argument(
+            "--max-iter", type=int, default=6561, help="the plan's max_iter (a power of 3)"
+        )
 
-    def handle(self, *args: Any, trials: int, points: int, user: str, name: str, **_: Any):
+    def handle(
+        self, *args: Any, trials: int, points: int, user: str, name: str, max_iter: int, **_: Any
+    ):
         started = time.monotonic()
         owner = bench_user(user)
-        sweep = load(owner, trials, points, name)
+        sweep = load(owner, trials, points, name, max_iter)
         seconds = time.monotonic() - started
         count = sweep.trials.count()
         self.stdout.write(
@@ -101,10 +108,10 @@ def bench_user(username: str):
 
 
 @transaction.atomic
-def load(owner, n_trials: int, n_points: int, name: str) -> Sweep:
+def load(owner, n_trials: int, n_points: int, name: str, max_iter: int = 6561) -> Sweep:
     """Create the sweep, its configs and trials, decisions, points and events."""
     rng = random.Random(11)
-    text = YAML.format(name=name)
+    text = YAML.format(name=name, max_iter=max_iter)
     spec = stored.parse(text)
     team = access.teams_of(owner, access.MEMBER).first()
     now = timezone.now()
@@ -209,8 +216,9 @@ def copy_points(trials: list[Trial], n_points: int, rng, now) -> None:
     ran = [t for t in trials if t.status != "pending"]
     per, extra = divmod(n_points, len(ran))
     with connection.cursor() as cursor:
-        sql = "COPY scheduler_metricpoint (trial_id, name, step, value, created_at) FROM STDIN"
+        sql = f"COPY scheduler_metricpoint ({metrics.COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
         with cursor.cursor.copy(sql) as copy:
+            copy.set_types(metrics.COPY_TYPES)
             for n, trial in enumerate(ran):
                 count = per + (1 if n < extra else 0)
                 for k in range(1, count + 1):

@@ -42,16 +42,17 @@ def end_backend(dsn: str, pid: int) -> bool:
 
 
 class Cutter(threading.Thread):
-    """Cut a database's connections every `every` seconds until `stop()`; counts the cuts."""
+    """Cut a database's connections every `every` seconds, at most `limit` times, until
+    `stop()`; counts the cuts."""
 
-    def __init__(self, dsn: str, every: float) -> None:
+    def __init__(self, dsn: str, every: float, limit: int) -> None:
         super().__init__(daemon=True)
-        self.dsn, self.every = dsn, every
+        self.dsn, self.every, self.limit = dsn, every, limit
         self.rounds, self.terminated = 0, 0
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(self.every):
+        while self.rounds < self.limit and not self.done.wait(self.every):
             self.terminated += cut_connections(self.dsn)
             self.rounds += 1
 

@@ -79,9 +79,11 @@ def test_a_sweep_and_the_api_ride_out_cut_connections(celery_worker, asgi_server
     sweep = sweeps.create_sweep(text, team=cast.team)
     api = f"{asgi_server}/api"
     urls = [f"{api}/sweeps/{sweep.pk}/", f"{api}/trials/?sweep={sweep.pk}&limit=5"]
-    # One cut every 2 s: each is what a restart does to open connections. (Cutting faster than
-    # the pool's 1 s backoff between checks would kill each replacement before it is used.)
-    probe, cutter = ApiProbe(urls, secret), Cutter(dsn, every=2)
+    # One cut every 2 s, five at most: each is what a restart does to open connections.
+    # (Cutting faster than the pool's 1 s backoff between checks would kill each replacement
+    # before it is used; and cuts that never end can starve a thread for good, since that
+    # backoff doubles, 1 s, 2 s, 4 s, ..., past the 2 s between cuts.)
+    probe, cutter = ApiProbe(urls, secret), Cutter(dsn, every=2, limit=5)
     probe.start()
     cutter.start()
     try:

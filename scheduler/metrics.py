@@ -70,9 +70,11 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
 
     A float value and step (what JSON numbers with a fraction parse to) skip the conversions.
     """
-    problem = name_problem(name) if isinstance(name, str) else NAME_RULE
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise MetricError(f"{where}: {NAME_RULE}")
+    problem = unstorable_name(name)
     if problem is not None:
-        raise MetricError(f"{where}: {problem}")
+        raise MetricError(f"{where}: name holds a NUL or a lone surrogate: {problem}")
     if type(value) is float:
         number = value
     else:
@@ -87,14 +89,10 @@ def make_point(name: Any, step: Any, value: Any, where: str = "metric") -> Point
 
 
 @functools.lru_cache(maxsize=4096)
-def name_problem(name: str) -> str | None:
-    """Return why `name` cannot name a metric, or None. Cached: a trial repeats a few names."""
-    if not name or len(name) > MAX_NAME:
-        return NAME_RULE
-    problem = yamlsource.unstorable(name)
-    if problem:
-        return f"name holds a NUL or a lone surrogate: {problem}"
-    return None
+def unstorable_name(name: str) -> str | None:
+    """Return why a name of at most MAX_NAME chars cannot be stored, or None. Cached (at most
+    4096 names of 100 chars): a trial repeats a few names."""
+    return yamlsource.unstorable(name)
 
 
 def as_float(value: Any) -> float | None:

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from scheduler import runner
+from scheduler import metrics, runner
 from tests.conftest import wait_for
 
 LINES = [
@@ -107,3 +107,13 @@ def test_a_backlog_of_flush_points_wakes_the_storing_thread_once():
         output.join(10)
         output.close()
     assert output.stdout.text().endswith(f'"step": {lines - 1}}}\n')
+
+
+def test_a_huge_name_is_refused_before_the_name_cache():
+    cached = metrics.unstorable_name.cache_info().currsize
+    with pytest.raises(metrics.MetricError, match="at most 100 chars"):
+        metrics.make_point("x" * 1_000_000, 1, 1.0)
+    with pytest.raises(metrics.MetricError, match="lone surrogate"):
+        metrics.make_point("bad\ud800", 1, 1.0)
+    assert metrics.unstorable_name.cache_info().currsize <= cached + 1
+    assert metrics.make_point("loss", 2, 0.5) == metrics.Point("loss", 2.0, 0.5)

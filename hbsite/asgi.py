@@ -1,4 +1,5 @@
-"""ASGI entry point: Django for HTTP, Channels for the dashboard's websockets."""
+"""ASGI entry point: Django for HTTP, Channels for the dashboard's websockets, and the lifespan
+that keeps start-up objects out of the garbage collector's walks (hbsite.gc_freeze)."""
 
 import os
 
@@ -13,10 +14,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from frontend.routing import websocket_urlpatterns  # noqa: E402
+from hbsite import gc_freeze  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
+        "lifespan": gc_freeze.lifespan,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

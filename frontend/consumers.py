@@ -24,7 +24,6 @@ from .queries.sweep import events_after
 
 RESYNC_BATCH = 500
 METRICS_EVERY = 0.5  # seconds: at most two metric messages a second per socket
-POINTS_PER_SERIES = events.LIVE_POINTS_PER_SERIES  # per trial and metric in one flush
 LIST_EVERY = 1.0
 CLOSE_NOT_FOUND, CLOSE_REVOKED = 4404, 4403
 
@@ -118,7 +117,10 @@ class SweepConsumer(AsyncJsonWebsocketConsumer):
         points, self.points = self.points, {}
         if points:
             trimmed = {
-                trial: {name: values[-POINTS_PER_SERIES:] for name, values in series.items()}
+                trial: {
+                    name: values[-events.LIVE_POINTS_PER_SERIES :]
+                    for name, values in series.items()
+                }
                 for trial, series in points.items()
             }
             await self.send_json({"type": "metrics", "trials": trimmed})

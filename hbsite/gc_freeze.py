@@ -19,15 +19,14 @@ import gc
 from typing import Any
 
 
-def load_and_freeze() -> int:
+def load_and_freeze() -> None:
     """Import every view (through the URLconf), collect once, then exempt every object alive
-    now from later collections; return how many objects are frozen."""
+    now from later collections."""
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - imports each view module
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -8,10 +8,12 @@ trial ended) is counted on the trial with its first reasons (`reject`), never dr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -195,30 +197,38 @@ def insert_many(points_of: list[tuple[int, list[Point]]]) -> None:
     )
 
 
-# The table's column types, in COPY_COLUMNS order, for binary COPY (it sends each value in
-# PostgreSQL's own binary form, so the types must be exact: bigint for the trial's id).
+# The table's columns and their types for binary COPY (it sends each value in PostgreSQL's
+# own binary form, so the types must be exact: bigint for the trial's id).
 COPY_COLUMNS = "trial_id, name, step, value, created_at"
 COPY_TYPES = ["int8", "varchar", "float8", "float8", "timestamptz"]
 
 
-def insert_points(trial_id: int, points: list[Point]) -> None:
-    """Store points of one trial in the current transaction: COPY_FROM or more with
-    PostgreSQL's binary COPY, fewer with one INSERT.
+@contextlib.contextmanager
+def copy_rows() -> Iterator[Callable[[tuple[int, str, float, float, datetime]], None]]:
+    """Open a binary COPY into the metric points table on the current connection and yield
+    its row writer, taking (trial id, name, step, value, created_at); the rows are sent when
+    the block ends.
 
     COPY moves rows about ten times faster than a multi-row INSERT built by the ORM, and its
-    binary format about four times faster again than its text format on this path (psycopg
-    writes the values in C: https://www.psycopg.org/psycopg3/docs/basic/copy.html#binary-copy);
-    NaN and infinities go as they are.
+    binary format about four times faster again than its text format (psycopg writes the
+    values in C: https://www.psycopg.org/psycopg3/docs/basic/copy.html#binary-copy); NaN and
+    infinities go as they are.
     """
-    if len(points) < COPY_FROM:
-        insert_many([(trial_id, points)])
-        return
-    now = timezone.now()
     table = MetricPoint._meta.db_table
     sql = f"COPY {table} ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         copy.set_types(COPY_TYPES)
-        write = copy.write_row
+        yield copy.write_row
+
+
+def insert_points(trial_id: int, points: list[Point]) -> None:
+    """Store points of one trial in the current transaction: COPY_FROM or more with binary
+    COPY (`copy_rows`), fewer with one INSERT."""
+    if len(points) < COPY_FROM:
+        insert_many([(trial_id, points)])
+        return
+    now = timezone.now()
+    with copy_rows() as write:
         for point in points:
             write((trial_id, point.name, point.step, point.value, now))
 

@@ -108,7 +108,7 @@ def bench_user(username: str):
 
 
 @transaction.atomic
-def load(owner, n_trials: int, n_points: int, name: str, max_iter: int = 6561) -> Sweep:
+def load(owner, n_trials: int, n_points: int, name: str, max_iter: int) -> Sweep:
     """Create the sweep, its configs and trials, decisions, points and events."""
     rng = random.Random(11)
     text = YAML.format(name=name, max_iter=max_iter)
@@ -215,17 +215,12 @@ def copy_points(trials: list[Trial], n_points: int, rng, now) -> None:
     """COPY the metric points: evenly spaced steps up to each trial's resource."""
     ran = [t for t in trials if t.status != "pending"]
     per, extra = divmod(n_points, len(ran))
-    with connection.cursor() as cursor:
-        sql = f"COPY scheduler_metricpoint ({metrics.COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        with cursor.cursor.copy(sql) as copy:
-            copy.set_types(metrics.COPY_TYPES)
-            for n, trial in enumerate(ran):
-                count = per + (1 if n < extra else 0)
-                for k in range(1, count + 1):
-                    step = trial.resource * k / count
-                    copy.write_row(
-                        (trial.pk, "loss", step, loss(trial.config.params, step, rng), now)
-                    )
+    with metrics.copy_rows() as write:
+        for n, trial in enumerate(ran):
+            count = per + (1 if n < extra else 0)
+            for k in range(1, count + 1):
+                step = trial.resource * k / count
+                write((trial.pk, "loss", step, loss(trial.config.params, step, rng), now))
 
 
 def copy_events(sweep: Sweep, trials: list[Trial], now) -> None:

@@ -1,4 +1,5 @@
-"""ASGI entry point: Django for HTTP, Channels for the dashboard's websockets, and the lifespan
+"""ASGI entry point: Django for HTTP (a trial's metric posts through their fast path first,
+scheduler.api.metrics_fastpath), Channels for the dashboard's websockets, and the lifespan
 that keeps start-up objects out of the garbage collector's walks (hbsite.gc_freeze)."""
 
 import os
@@ -15,10 +16,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from frontend.routing import websocket_urlpatterns  # noqa: E402
 from hbsite import gc_freeze  # noqa: E402
+from scheduler.api.metrics_fastpath import FastMetricsPost  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": FastMetricsPost(django_asgi_app),
         "lifespan": gc_freeze.lifespan,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))

@@ -292,6 +292,7 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
         "json": {"()": "pythonjsonlogger.json.JsonFormatter", "format": LOG_FIELDS},
     },
+    "filters": {"skip_stored_metric_posts": {"()": "hbsite.access_log.SkipStoredMetricPosts"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -300,8 +301,16 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
-        name: {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO"), "propagate": False}
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        **{
+            name: {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO"), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error")
+        },
+        "uvicorn.access": {
+            "handlers": ["console"],
+            "level": env("LOG_LEVEL", "INFO"),
+            "propagate": False,
+            "filters": ["skip_stored_metric_posts"],
+        },
     },
 }
 # Celery workers log through LOGGING above instead of replacing the root logger's handlers.

@@ -82,6 +82,8 @@ def live_trial(cast):
 
 def test_posts_are_stored_once_in_order_with_the_last_values(asgi_server, live_trial):
     trial, token = live_trial
+    # The first post may meet a writer connection another test's outage left broken.
+    assert post(asgi_server, trial, token, {"name": "warm", "value": 1})[0] == 201
     before = fast_posts(asgi_server, "stored")
     answers = [post(asgi_server, trial, token, {"name": "loss", "value": 1 / s, "step": s})
                for s in range(1, 31)]  # fmt: skip
@@ -92,13 +94,13 @@ def test_posts_are_stored_once_in_order_with_the_last_values(asgi_server, live_t
     assert answers[0] == (201, {"trial": trial.pk, "stored": 1})
     assert answers[30] == (201, {"trial": trial.pk, "stored": metrics.COPY_FROM + 50})
     assert all(status == 201 for status, _ in answers)
-    rows = stored(trial)
+    rows = stored(trial)[1:]
     assert rows[:30] == [("loss", float(s), 1 / s) for s in range(1, 31)]
     assert rows[30:-1] == [("acc", float(k), k / 1000) for k in range(metrics.COPY_FROM + 50)]
     name, step, value = rows[-1]  # no step: the trial's resource (rung 2: 9)
     assert (name, step) == ("loss", trial.resource) and math.isnan(value)
     trial.refresh_from_db()
-    assert trial.last_metrics == {"loss": "NaN", "acc": (metrics.COPY_FROM + 49) / 1000}
+    assert trial.last_metrics == {"warm": 1, "loss": "NaN", "acc": (metrics.COPY_FROM + 49) / 1000}
     assert math.isnan(trial.metric_value)
     assert fast_posts(asgi_server, "stored") - before == len(answers)
 
@@ -193,14 +195,16 @@ def test_posts_go_on_when_the_writers_connection_is_killed(asgi_server, live_tri
             ["hbsite-metrics-writer", db["NAME"]],
         ).fetchone()[0]
     assert killed >= 1
-    handed = fast_posts(asgi_server, "django")
+    handed, fast = fast_posts(asgi_server, "django"), fast_posts(asgi_server, "stored")
 
     for step in range(3, 10):
         assert post(asgi_server, trial, token, {"name": "x", "value": 1, "step": step})[0] == 201
 
     assert [step for _, step, _ in stored(trial)] == [float(s) for s in range(10)]
-    # The post that met the dead connection went through Django; the next ones fast again.
-    assert fast_posts(asgi_server, "django") - handed == 1
+    # A post that met the dead connection went through Django (unless the writer found it
+    # dead first, after a second idle); the next ones took the fast path again.
+    assert fast_posts(asgi_server, "django") - handed <= 1
+    assert fast_posts(asgi_server, "stored") - fast >= 6
 
 
 def test_a_rule_met_through_the_fast_path_ends_the_sweep(asgi_server, celery_worker, cast):

@@ -49,6 +49,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = re.compile(r"/api/trials/([1-9][0-9]{0,17})/metrics/")
 CONNECT_TIMEOUT = 5  # seconds
+IDLE_CHECK_SECONDS = 1.0
 APPLICATION_NAME = "hbsite-metrics-writer"  # in pg_stat_activity
 KNOWN_TRIALS = 4096  # running attempts whose trial row is kept (least recently posted go)
 RESPONSE_HEADERS = [
@@ -62,6 +63,7 @@ POSTS = Counter(
     "Metric posts that reached the fast path, by outcome: stored there, or handed to Django",
     ["outcome"],
 )
+STORED, HANDED_ON = POSTS.labels("stored"), POSTS.labels("django")
 
 
 class Post:
@@ -162,6 +164,11 @@ class Writer:
     connection, awaited on the event loop: no thread, and one round trip to the database.
     A larger batch (COPY), and loading a trial, run on the writer's thread with Django's
     connection.
+
+    A batch that fails is left to Django's view, post by post. The statement runs in
+    autocommit, so it stored all or nothing; only a connection lost after the database ran
+    it and before its answer arrived would have the view store the points again, as a
+    client's retry of any post would then.
     """
 
     YIELDS = 3  # turns of the event loop a batch waits for posts already received
@@ -170,6 +177,7 @@ class Writer:
         self.loop = asyncio.get_running_loop()
         self.thread = concurrent.futures.ThreadPoolExecutor(1, "metrics-writer")
         self.connection: psycopg.AsyncConnection[Any] | None = None
+        self.used_at = 0.0  # the loop's time the connection last answered
         self.queued: list[Queued] = []
         self.draining = False
 
@@ -211,17 +219,30 @@ class Writer:
         batch = metrics.PostBatch.of(posts)
         if not (batch.merged and batch.small):
             return await self.run(record_many, posts)
+        connection = await self.checked_connection()
         try:
-            connection = self.connection or await self.connect()
             cursor = await connection.execute(*batch.statement())
             running = {(trial_id, attempt, token_hash) async for trial_id, attempt, token_hash
                        in cursor}  # fmt: skip
         except Exception:
             await self.disconnect()
             raise
+        self.used_at = self.loop.time()
         for sweep_id in batch.steps_wanted(running):
             await self.run(queueing.send, queueing.ADVANCE, sweep_id)
         return batch.stored(running)
+
+    async def checked_connection(self) -> psycopg.AsyncConnection[Any]:
+        """Return the writer's connection, opening one if there is none. One that sat idle
+        for IDLE_CHECK_SECONDS is checked first (an empty query, as Django's pool checks
+        its connections): a database restart or a terminated backend since then is found
+        before a batch is sent, and the batch goes on a new connection."""
+        if self.connection is not None and self.loop.time() - self.used_at > IDLE_CHECK_SECONDS:
+            try:
+                await self.connection.execute("")
+            except psycopg.Error:
+                await self.disconnect()
+        return self.connection or await self.connect()
 
     async def connect(self) -> psycopg.AsyncConnection[Any]:
         """Open the writer's connection: Django's settings, autocommit, the same `%s`
@@ -233,6 +254,7 @@ class Writer:
         self.connection = await psycopg.AsyncConnection.connect(
             **params, autocommit=True, cursor_factory=psycopg.AsyncClientCursor
         )
+        self.used_at = self.loop.time()
         return self.connection
 
     async def disconnect(self) -> None:
@@ -260,7 +282,7 @@ class FastMetricsPost:
         if body is None:
             return  # the client left before sending its body
         if not await self.take(post, body, send):
-            POSTS.labels("django").inc()
+            HANDED_ON.inc()
             await self.app(scope, replay(body, receive), send)
 
     async def take(self, post: Post, body: bytes, send: Send) -> bool:
@@ -294,7 +316,7 @@ class FastMetricsPost:
         if not stored:
             self.trials.pop(key, None)
             return False
-        POSTS.labels("stored").inc()
+        STORED.inc()
         answer = orjson.dumps({"trial": post.trial_id, "stored": len(points)})
         headers = [*RESPONSE_HEADERS, (b"content-length", str(len(answer)).encode())]
         await send({"type": "http.response.start", "status": 201, "headers": headers})

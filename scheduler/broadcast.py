@@ -12,11 +12,14 @@ import asyncio
 import atexit
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
 log = logging.getLogger(__name__)
+MAX_SENT_AT = 4096  # keys whose last send time is kept; past it, those of the last second
 
 
 class Broadcaster:
@@ -26,7 +29,9 @@ class Broadcaster:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[str, dict[str, Any] | None, Any]] | None = None
-        self._latest: dict[Any, dict[str, Any]] = {}  # a state message not sent yet, by key
+        self._latest: dict[Any, dict[str, Any]] = {}  # a keyed message not sent yet, by key
+        self._sent_at: dict[Any, float] = {}  # when a keyed message was last taken to send
+        self._held = 0  # keyed messages waiting out their hold (on the loop's thread)
 
     def send(self, group: str, message: dict[str, Any]) -> None:
         """Queue a message for a group; returns at once."""
@@ -46,11 +51,54 @@ class Broadcaster:
         if not waiting:
             loop.call_soon_threadsafe(self._queue.put_nowait, (group, None, key))
 
+    def send_merged(
+        self,
+        group: str,
+        key: Any,
+        message: dict[str, Any],
+        merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+        hold: float,
+    ) -> None:
+        """Queue a message that later ones of the same `key` may join: while one of `key`
+        waits to be sent, `merge(waiting, message)` takes its place. One that comes within
+        `hold` seconds of the last send of its key waits out the rest of that time,
+        gathering what follows: a lone message goes at once, a steady stream costs one
+        send per `hold` seconds instead of one per message."""
+        loop = self._running_loop()
+        with self._lock:
+            waiting = key in self._latest
+            self._latest[key] = merge(self._latest[key], message) if waiting else message
+            if waiting:
+                return
+            delay = self._sent_at.get(key, -hold) + hold - time.monotonic()
+        loop.call_soon_threadsafe(self._enqueue, (group, None, key), delay)
+
+    def _enqueue(self, item: tuple[str, dict[str, Any] | None, Any], delay: float) -> None:
+        """Put a keyed message in the queue now, or once `delay` seconds have passed."""
+        assert self._queue is not None and self._loop is not None
+        if delay <= 0:
+            self._queue.put_nowait(item)
+            return
+        self._held += 1
+
+        def put() -> None:
+            self._held -= 1
+            self._enqueue(item, 0)
+
+        self._loop.call_later(delay, put)
+
+    async def _drained(self) -> None:
+        """Return once nothing is held back and every queued message is sent."""
+        assert self._queue is not None
+        while self._held:
+            await asyncio.sleep(0.01)
+        await self._queue.join()
+
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every queued message has been handed to the channel layer."""
         if self._loop is None or self._queue is None:
             return
-        done = asyncio.run_coroutine_threadsafe(self._queue.join(), self._loop)
+        done = asyncio.run_coroutine_threadsafe(self._drained(), self._loop)
         try:
             done.result(timeout)
         except Exception:
@@ -83,6 +131,9 @@ class Broadcaster:
             if message is None:
                 with self._lock:
                     message = self._latest.pop(key)
+                    self._sent_at[key] = now = time.monotonic()
+                    if len(self._sent_at) > MAX_SENT_AT:
+                        self._sent_at = {k: at for k, at in self._sent_at.items() if at > now - 1}
             try:
                 if layer is not None:
                     await layer.group_send(group, message)
@@ -111,5 +162,6 @@ def own_channel_layer() -> Any:
 broadcaster = Broadcaster()
 send = broadcaster.send
 send_latest = broadcaster.send_latest
+send_merged = broadcaster.send_merged
 flush = broadcaster.flush
 atexit.register(flush)

@@ -12,10 +12,11 @@ list, a share link's sockets) is sent from here, through `broadcast`.
 
 from __future__ import annotations
 
+import operator
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from django.db import connection, transaction
 
@@ -353,26 +354,47 @@ def sweep_summary(sweep: Sweep) -> dict[str, Any]:
 LIVE_POINTS_PER_SERIES = 50
 
 
+# A trial's live points sent within this many seconds of its last ones wait out the rest and
+# go together (`broadcast.send_merged`): a trial posting or printing hundreds of points a
+# second costs at most 1 / LIVE_HOLD_SECONDS sends; its sockets send twice a second anyway.
+LIVE_HOLD_SECONDS = 0.05
+T = TypeVar("T")
+
+
 def publish_metrics(
     sweep_id: int, trial_id: int, points: Sequence[tuple[str, float, float]]
 ) -> None:
     """Send new metric points (name, step, value) of one trial to the sweep's followers:
     of each metric the newest LIVE_POINTS_PER_SERIES, in their order (the followers would
     drop the older ones), so a 5,000-point batch costs what a 50-point one does."""
-    if len(points) <= LIVE_POINTS_PER_SERIES:
-        newest = list(points)
-    else:
-        taken: dict[str, int] = {}
-        newest = []
-        for point in reversed(points):
-            count = taken.get(point[0], 0)
-            if count < LIVE_POINTS_PER_SERIES:
-                taken[point[0]] = count + 1
-                newest.append(point)
-        newest.reverse()
     wire = metric_values.wire_point
+    newest = newest_per_series(points, operator.itemgetter(0))
     message = {"type": "sweep.metrics", "trial": trial_id, "points": [wire(*p) for p in newest]}
-    broadcast.send(sweep_group(sweep_id), message)
+    broadcast.send_merged(sweep_group(sweep_id), ("metrics", trial_id), message, merge_metrics,
+                          LIVE_HOLD_SECONDS)  # fmt: skip
+
+
+def merge_metrics(waiting: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Join two live metric messages of one trial into one, as `publish_metrics` makes it."""
+    points = newest_per_series([*waiting["points"], *later["points"]], operator.itemgetter("name"))
+    return {**waiting, "points": points}
+
+
+def newest_per_series(points: Sequence[T], name_of: Callable[[T], str]) -> list[T]:
+    """Return of each metric (`name_of(point)`) the newest LIVE_POINTS_PER_SERIES points, in
+    their order."""
+    if len(points) <= LIVE_POINTS_PER_SERIES:
+        return list(points)
+    taken: dict[str, int] = {}
+    newest = []
+    for point in reversed(points):
+        name = name_of(point)
+        count = taken.get(name, 0)
+        if count < LIVE_POINTS_PER_SERIES:
+            taken[name] = count + 1
+            newest.append(point)
+    newest.reverse()
+    return newest
 
 
 def close_share_link(link_id: int) -> None:

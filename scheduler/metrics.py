@@ -224,9 +224,7 @@ class PostBatch:
     def steps_wanted(self, running: set[Attempt]) -> set[int]:
         """Return the sweeps (ids) whose stored points meet an early-stopping rule: each
         wants a scheduling step, which ends it."""
-        return {
-            self.merged[key][0].sweep_id for key in running if self.latest[key].met is not None
-        }
+        return {self.merged[key][0].sweep_id for key in running if self.latest[key].met is not None}
 
 
 # The fields `merge_locked` changes on the trial, for the caller's save.

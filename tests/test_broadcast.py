@@ -7,6 +7,8 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
+
 from scheduler import broadcast, events, metric_values
 
 
@@ -26,12 +28,19 @@ class HeldLayer:
         self.sent.append((group, message))
 
 
-def test_a_newer_state_message_takes_the_place_of_a_queued_one(monkeypatch):
+@pytest.fixture
+def held(monkeypatch) -> tuple[HeldLayer, broadcast.Broadcaster]:
+    """A broadcaster on a HeldLayer, its first message ({"n": 0} to sweep-1) under way."""
     layer = HeldLayer()
     monkeypatch.setattr(broadcast, "own_channel_layer", lambda: layer)
     sender = broadcast.Broadcaster()
     sender.send("sweep-1", {"n": 0})
     assert layer.holding.wait(10)  # the first send is under way; the rest wait in the queue
+    return layer, sender
+
+
+def test_a_newer_state_message_takes_the_place_of_a_queued_one(held):
+    layer, sender = held
     sender.send_latest("sweeps", 1, {"status": "running", "seq": 1})
     sender.send("sweep-1", {"n": 1})
     sender.send_latest("sweeps", 1, {"status": "running", "seq": 2})
@@ -55,12 +64,8 @@ def join(waiting: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
     return {"points": waiting["points"] + later["points"]}
 
 
-def test_messages_of_one_key_join_while_one_waits_and_within_the_hold(monkeypatch):
-    layer = HeldLayer()
-    monkeypatch.setattr(broadcast, "own_channel_layer", lambda: layer)
-    sender = broadcast.Broadcaster()
-    sender.send("sweep-1", {"n": 0})
-    assert layer.holding.wait(10)  # the first send is under way; the rest wait in the queue
+def test_messages_of_one_key_join_while_one_waits_and_within_the_hold(held):
+    layer, sender = held
     sender.send_merged("sweep-1", "t1", {"points": [1]}, join, hold=60)
     sender.send("sweep-1", {"n": 1})
     sender.send_merged("sweep-1", "t1", {"points": [2]}, join, hold=60)

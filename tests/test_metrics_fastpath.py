@@ -32,7 +32,7 @@ from tests.test_api_sweeps import make_sweep
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def request(base: str, path: str, body: str, headers: dict[str, str]) -> tuple[int, object]:
+def request(base: str, path: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, object]:
     """POST `body` to the live server; return the status and the answer (JSON, else text)."""
     url = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
@@ -168,6 +168,25 @@ def test_what_the_fast_path_does_not_take_django_answers(
     trial.refresh_from_db()
     assert trial.rejected_points == counted
     assert fast_posts(asgi_server, "stored") == before
+
+
+def test_a_body_in_another_charset_is_read_as_django_reads_it(asgi_server, live_trial):
+    trial, token = live_trial
+    fast = fast_posts(asgi_server, "stored")
+    body = json.dumps({"name": "é", "value": 1, "step": 1}, ensure_ascii=False).encode()
+    path = f"/api/trials/{trial.pk}/metrics/"
+
+    def with_charset(charset: str) -> tuple[int, object]:
+        headers = {"Authorization": f"Trial {token}"}
+        headers["Content-Type"] = f"application/json; charset={charset}"
+        return request(asgi_server, path, body, headers)
+
+    latin, utf8 = with_charset("latin-1"), with_charset("UTF-8")
+
+    assert latin[0] == utf8[0] == 201
+    # The UTF-8 bytes of "é" read as Latin-1 are two characters, as Django's view reads them.
+    assert [name for name, _, _ in stored(trial)] == ["Ã©", "é"]
+    assert fast_posts(asgi_server, "stored") - fast == 1  # the UTF-8 one
 
 
 def test_a_post_after_the_trial_ended_is_refused(asgi_server, live_trial):

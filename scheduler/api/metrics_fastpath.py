@@ -97,7 +97,7 @@ class Post:
                 if len(parts) == 2 and parts[0].lower() == b"trial":
                     post.secret = parts[1]
             elif name == b"content-type":
-                post.json = value.split(b";")[0].strip().lower() == b"application/json"
+                post.json = utf8_json(value)
             elif name == b"content-length" and value.isdigit():
                 post.length = int(value)
             elif name == b"host":
@@ -112,6 +112,19 @@ class Post:
         if settings.SECURE_SSL_REDIRECT and scheme != "https":
             return False
         return allowed_host(self.host)
+
+
+def utf8_json(content_type: bytes) -> bool:
+    """Whether a Content-Type is JSON in UTF-8 (no charset, or utf-8), as orjson reads it;
+    Django's view decodes a body in any other charset it names."""
+    media_type, *params = content_type.lower().split(b";")
+    if media_type.strip() != b"application/json":
+        return False
+    for param in params:
+        key, _, value = param.partition(b"=")
+        if key.strip() == b"charset" and value.strip().strip(b'"') not in (b"utf-8", b"utf8"):
+            return False
+    return True
 
 
 def allowed_host(host: bytes) -> bool:

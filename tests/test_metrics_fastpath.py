@@ -32,20 +32,37 @@ from tests.test_api_sweeps import make_sweep
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def request(base: str, path: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, object]:
-    """POST `body` to the live server; return the status and the answer (JSON, else text)."""
+def request(
+    base: str, path: str, body: str | bytes, headers: dict[str, str] | list[tuple[str, str]]
+) -> tuple[int, object]:
+    """POST `body` to the live server; return the status and the answer (JSON, else text).
+    `headers` as a list may name a header twice."""
+    status, answer, _ = exchange(base, path, body, headers)
+    return status, answer
+
+
+def exchange(
+    base: str, path: str, body: str | bytes, headers: dict[str, str] | list[tuple[str, str]]
+) -> tuple[int, object, http.client.HTTPMessage]:
+    """`request`, also returning the answer's headers."""
     url = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    data = body.encode() if isinstance(body, str) else body
+    pairs = list(headers.items()) if isinstance(headers, dict) else headers
+    names = {name.lower() for name, _ in pairs}
     try:
-        conn.request("POST", path, body, headers)
+        conn.putrequest("POST", path, skip_host="host" in names)
+        for name, value in [*pairs, ("Content-Length", str(len(data)))]:
+            conn.putheader(name, value)
+        conn.endheaders(data)
         response = conn.getresponse()
         text = response.read()
     finally:
         conn.close()
     try:
-        return response.status, json.loads(text)
+        return response.status, json.loads(text), response.headers
     except ValueError:
-        return response.status, text.decode(errors="replace")
+        return response.status, text.decode(errors="replace"), response.headers
 
 
 def post(base: str, trial: Trial, token: str, body: object, **headers: str) -> tuple[int, Any]:
@@ -168,6 +185,60 @@ def test_what_the_fast_path_does_not_take_django_answers(
     trial.refresh_from_db()
     assert trial.rejected_points == counted
     assert fast_posts(asgi_server, "stored") == before
+
+
+JSON_TRIAL = [("Content-Type", "application/json"), ("Authorization", "Trial {token}")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "query", "status", "says"),
+    [
+        ([("Content-Type", "application/json")], "", 415, "application/json,application/json"),
+        ([("Authorization", "Trial {token}")], "", 401, "malformed Authorization"),
+        ([("Host", "localhost"), ("Host", "localhost")], "", 400, ""),
+        ([("Accept", "application/xml")], "", 406, "Accept"),
+        ([], "?format=xml", 404, "not found"),
+        ([("Cookie", "sessionid=stale")], "", 201, ""),
+    ],
+    ids=[
+        "content-type-twice",
+        "authorization-twice",
+        "host-twice",
+        "accept-xml",
+        "format-xml",
+        "cookie",
+    ],  # fmt: skip
+)
+def test_a_request_django_reads_otherwise_goes_to_django(
+    asgi_server, live_trial, extra, query, status, says
+):
+    trial, token = live_trial
+    fast = fast_posts(asgi_server, "stored")
+    headers = [(name, value.format(token=token)) for name, value in [*JSON_TRIAL, *extra]]
+    path = f"/api/trials/{trial.pk}/metrics/{query}"
+    answer_status, answer = request(asgi_server, path, '{"name": "loss", "value": 1}', headers)
+
+    assert answer_status == status
+    assert says in str(answer)
+    assert len(stored(trial)) == (1 if status == 201 else 0)
+    assert fast_posts(asgi_server, "stored") == fast
+
+
+def test_the_fast_paths_answer_carries_the_views_headers(asgi_server, live_trial):
+    trial, token = live_trial
+    headers = [(name, value.format(token=token)) for name, value in JSON_TRIAL]
+    path = f"/api/trials/{trial.pk}/metrics/"
+    fast = fast_posts(asgi_server, "stored")
+    status, _, fast_headers = exchange(asgi_server, path, '{"name": "a", "value": 1}', headers)
+    assert status == 201 and fast_posts(asgi_server, "stored") == fast + 1
+    # The view's own answer to the same post with an Accept that DRF reads as JSON but the
+    # fast path leaves to Django.
+    to_django = [*headers, ("Accept", "application/json, */*")]
+    status, _, view_headers = exchange(asgi_server, path, '{"name": "a", "value": 2}', to_django)
+    assert status == 201 and fast_posts(asgi_server, "stored") == fast + 1
+    names = ["Content-Type", "Vary", "Allow", "X-Frame-Options", "X-Content-Type-Options",
+             "Referrer-Policy", "Cross-Origin-Opener-Policy"]  # fmt: skip
+    assert {n: fast_headers.get(n) for n in names} == {n: view_headers.get(n) for n in names}
 
 
 def test_a_body_in_another_charset_is_read_as_django_reads_it(asgi_server, live_trial):

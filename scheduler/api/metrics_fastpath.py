@@ -52,9 +52,14 @@ CONNECT_TIMEOUT = 5  # seconds
 IDLE_CHECK_SECONDS = 1.0
 APPLICATION_NAME = "hbsite-metrics-writer"  # in pg_stat_activity
 KNOWN_TRIALS = 4096  # running attempts whose trial row is kept (least recently posted go)
+# Headers Django would answer with more than once, and Accept values DRF answers in JSON.
+SINGLE_HEADERS = frozenset({b"authorization", b"content-type", b"content-length", b"host"})
+JSON_ACCEPTED = frozenset({b"", b"*/*", b"application/json"})
+# The headers of the view's 201 (DRF's and Django's security middleware's).
 RESPONSE_HEADERS = [
     (b"content-type", b"application/json"),
-    (b"x-content-type-options", b"nosniff"),
+    (b"vary", b"Accept"),
+    (b"allow", b"GET, POST, HEAD, OPTIONS"),
     (b"x-frame-options", b"DENY"),
 ]
 
@@ -69,7 +74,7 @@ STORED, HANDED_ON = POSTS.labels("stored"), POSTS.labels("django")
 class Post:
     """What the fast path reads of a request before it decides to take it."""
 
-    __slots__ = ("trial_id", "secret", "length", "host", "json")
+    __slots__ = ("trial_id", "secret", "length", "host", "json", "plain", "proxied_https")
 
     def __init__(self, trial_id: int) -> None:
         self.trial_id = trial_id
@@ -77,6 +82,8 @@ class Post:
         self.length = -1
         self.host = b""
         self.json = False
+        self.plain = True  # no query string, no header that matters given twice, JSON accepted
+        self.proxied_https = False  # SECURE_PROXY_SSL_HEADER says the client's request is HTTPS
 
     @classmethod
     def of(cls, scope: Scope) -> Post | None:
@@ -91,7 +98,13 @@ class Post:
         if match is None:
             return None
         post = cls(int(match.group(1)))
+        post.plain = not scope.get("query_string")  # `?format=` picks DRF's renderer
+        proxy_header, proxy_https = proxy_ssl_header()
+        seen = set()
         for name, value in scope["headers"]:
+            if name in seen and name in SINGLE_HEADERS:
+                post.plain = False  # Django joins repeated headers with commas
+            seen.add(name)
             if name == b"authorization":
                 parts = value.split()
                 if len(parts) == 2 and parts[0].lower() == b"trial":
@@ -102,16 +115,59 @@ class Post:
                 post.length = int(value)
             elif name == b"host":
                 post.host = value
+            elif name == b"accept" and value.strip() not in JSON_ACCEPTED:
+                post.plain = False  # DRF's content negotiation answers it
+            elif name == b"cookie":
+                post.plain = False  # the session middleware may answer with a cookie
+            if name == proxy_header:
+                post.proxied_https = value == proxy_https
         return post
 
+    def secure(self, scheme: str) -> bool:
+        """Whether Django's `request.is_secure()` would be true."""
+        return scheme == "https" or self.proxied_https
+
     def takeable(self, scheme: str) -> bool:
-        """Whether Django would let this request reach the view as it is: a trial token, a
-        JSON body of a known size within the limit, a host it allows, no HTTPS redirect."""
-        if not (self.secret and self.json and 0 < self.length <= metrics_body_limit()):
+        """Whether Django would let this request reach the view as it is and answer it in
+        JSON: a trial token, a JSON body of a known size within the limit, a host it allows,
+        no HTTPS redirect."""
+        if not (self.plain and self.secret and self.json):
             return False
-        if settings.SECURE_SSL_REDIRECT and scheme != "https":
+        if not 0 < self.length <= metrics_body_limit():
+            return False
+        if settings.SECURE_SSL_REDIRECT and not self.secure(scheme):
             return False
         return allowed_host(self.host)
+
+
+def proxy_ssl_header() -> tuple[bytes | None, bytes]:
+    """SECURE_PROXY_SSL_HEADER as an ASGI header name and value, or (None, b"")."""
+    if not settings.SECURE_PROXY_SSL_HEADER:
+        return None, b""
+    meta_name, value = settings.SECURE_PROXY_SSL_HEADER
+    return meta_name.removeprefix("HTTP_").lower().replace("_", "-").encode(), value.encode()
+
+
+def security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+    """The headers Django's SecurityMiddleware adds to an answer, as set."""
+    headers = []
+    if secure and settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers.append((b"strict-transport-security", hsts.encode()))
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append((b"x-content-type-options", b"nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        policy = policy if isinstance(policy, str) else ",".join(policy)
+        headers.append((b"referrer-policy", policy.encode()))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append((b"cross-origin-opener-policy",
+                        settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))  # fmt: skip
+    return headers
 
 
 def utf8_json(content_type: bytes) -> bool:
@@ -287,18 +343,18 @@ class FastMetricsPost:
         self.trials: collections.OrderedDict[tuple[int, str], Trial] = collections.OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        post = Post.of(scope)
-        if post is None or not post.takeable(scope.get("scheme", "http")):
+        post, scheme = Post.of(scope), scope.get("scheme", "http")
+        if post is None or not post.takeable(scheme):
             await self.app(scope, receive, send)
             return
         body = await read_body(receive)
         if body is None:
             return  # the client left before sending its body
-        if not await self.take(post, body, send):
+        if not await self.take(post, scheme, body, send):
             HANDED_ON.inc()
             await self.app(scope, replay(body, receive), send)
 
-    async def take(self, post: Post, body: bytes, send: Send) -> bool:
+    async def take(self, post: Post, scheme: str, body: bytes, send: Send) -> bool:
         """Store and answer the post; False (nothing stored, nothing sent) to leave it to Django."""
         try:
             token_hash = hash_secret(post.secret.decode("ascii"))
@@ -331,7 +387,8 @@ class FastMetricsPost:
             return False
         STORED.inc()
         answer = orjson.dumps({"trial": post.trial_id, "stored": len(points)})
-        headers = [*RESPONSE_HEADERS, (b"content-length", str(len(answer)).encode())]
+        headers = [*RESPONSE_HEADERS, *security_headers(post.secure(scheme))]
+        headers.append((b"content-length", b"%d" % len(answer)))
         await send({"type": "http.response.start", "status": 201, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
         return True

@@ -145,6 +145,11 @@ def record(trial: Trial, points: list[Point]) -> int:
 Attempt = tuple[int, int, str]  # a trial's id, attempt number and token hash
 
 
+def attempt_of(trial: Trial) -> Attempt:
+    """The attempt a trial instance speaks for."""
+    return trial.pk, trial.attempt, trial.token_hash
+
+
 def record_many(posts: list[tuple[Trial, list[Point]]]) -> list[bool]:
     """Store the points of several posts (trial, points), as `record` stores one, at once:
     fewer than COPY_FROM points in all in one statement (atomic on its own: one round trip
@@ -161,8 +166,8 @@ def record_many(posts: list[tuple[Trial, list[Point]]]) -> list[bool]:
     elif batch.merged:
         with transaction.atomic():
             running = attempts_returned(*last_values_statement(batch.updates))
-            copy_points([(trial.pk, batch.merged[key][1]) for key, (trial, _) in
-                         batch.merged.items() if key in running])  # fmt: skip
+            copy_points([(trial.pk, points) for key, (trial, points) in batch.merged.items()
+                         if key in running])  # fmt: skip
     for sweep_id in batch.steps_wanted(running):
         queueing.request_step(sweep_id)
     return batch.stored(running)
@@ -189,8 +194,7 @@ class PostBatch:
         merged: dict[Attempt, tuple[Trial, list[Point]]] = {}
         for trial, points in posts:
             if points:
-                key = (trial.pk, trial.attempt, trial.token_hash)
-                merged.setdefault(key, (trial, []))[1].extend(points)
+                merged.setdefault(attempt_of(trial), (trial, []))[1].extend(points)
         latest = {
             key: Latest.of(points, stored.spec_of(trial.sweep))
             for key, (trial, points) in merged.items()
@@ -215,11 +219,11 @@ class PostBatch:
         """Take what was stored (the attempts `running`, as the database returned them):
         merge the last values into the trials and publish the points; return, for each post,
         whether its points were stored. The caller asks for the `steps_wanted`."""
-        took_last_values(self.updates, running)
         for key in running:
             trial, points = self.merged[key]
+            trial.last_metrics = {**trial.last_metrics, **self.latest[key].last}
             events.publish_metrics(trial.sweep_id, trial.pk, points)
-        return [(trial.pk, trial.attempt, trial.token_hash) in running for trial, _ in self.posts]
+        return [attempt_of(trial) in running for trial, _ in self.posts]
 
     def steps_wanted(self, running: set[Attempt]) -> set[int]:
         """Return the sweeps (ids) whose stored points meet an early-stopping rule: each
@@ -338,13 +342,6 @@ def first_rule_met(spec: specs.SweepSpec, points: list[Point]) -> tuple[int, flo
             if point.name == rule.metric and rule.reached(point.value):
                 return index, point.value
     return None
-
-
-def took_last_values(updates: list[tuple[Trial, Latest]], running: set[Attempt]) -> None:
-    """Merge the last values into the trials of the attempts `running` (as stored)."""
-    for trial, latest in updates:
-        if (trial.pk, trial.attempt, trial.token_hash) in running:
-            trial.last_metrics = {**trial.last_metrics, **latest.last}
 
 
 def last_values_statement(

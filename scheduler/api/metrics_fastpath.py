@@ -285,9 +285,11 @@ class Writer:
 
     async def write(self, posts: list[tuple[Trial, list[metrics.Point]]]) -> list[bool]:
         """Store a batch (as metrics.record_many does); whether each post's points were."""
+        if sum(len(points) for _, points in posts) >= metrics.COPY_FROM:
+            return await self.run(record_many, posts)  # COPY, in a transaction
         batch = metrics.PostBatch.of(posts)
-        if not (batch.merged and batch.small):
-            return await self.run(record_many, posts)
+        if not batch.merged:
+            return batch.stored(set())
         connection = await self.checked_connection()
         try:
             cursor = await connection.execute(*batch.statement())

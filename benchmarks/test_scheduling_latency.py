@@ -17,16 +17,18 @@ Run with `make benchmark`; asserts only that the sweep succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
 
+import psutil
 import pytest
 
 from benchmarks.goals import distribution, percentile, verdict
 from scheduler import sweeps
 from scheduler.models import Sweep
-from tests.conftest import wait_for
+from tests.conftest import WORKERS, wait_for
 from tests.sweeps import hyperband_yaml
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,12 +44,35 @@ def seconds(moment) -> float:
     return moment.timestamp()
 
 
+def cpu_seconds() -> dict[str, float]:
+    """Return the CPU seconds used so far by the Celery workers, by the trials' processes (each
+    worker's spawner, with the supervisors and commands it reaped) and by PostgreSQL."""
+    used = {"workers": 0.0, "trial processes": 0.0, "PostgreSQL": 0.0}
+    for proc in list(WORKERS.values()):
+        with contextlib.suppress(psutil.Error):
+            worker = psutil.Process(proc.pid)
+            times = worker.cpu_times()
+            used["workers"] += times.user + times.system
+            for child in worker.children():
+                t = child.cpu_times()
+                used["trial processes"] += t.user + t.system + t.children_user + t.children_system
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "postgres":
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                used["PostgreSQL"] += times.user + times.system
+    return used
+
+
 def measure(team) -> dict[str, list[float]]:
-    """Run the sweep once; return its wall time and each hop's samples in ms."""
+    """Run the sweep once; return its wall time, each hop's samples and the CPU per trial of
+    each part (all in ms)."""
+    cpu_before = cpu_seconds()
     started = time.monotonic()
     sweep = sweeps.create_sweep(hyperband_yaml(cmd=STAMPED), team=team)
     wait_for(lambda: not Sweep.objects.get(pk=sweep.pk).is_active, timeout=600, every=0.02)
     wall = time.monotonic() - started
+    cpu = {part: used - cpu_before[part] for part, used in cpu_seconds().items()}
     sweep = Sweep.objects.get(pk=sweep.pk)
     trials = list(sweep.trials.all())
     assert sweep.status == "succeeded" and len(trials) == 206
@@ -79,7 +104,8 @@ def measure(team) -> dict[str, list[float]]:
         ],
     }
     units = sum(t.resource for t in trials)
-    return {"wall": [wall], "latency": latency, **hops, "units": [units]}
+    per_trial = {f"CPU {part}": [1000 * used / len(trials)] for part, used in cpu.items()}
+    return {"wall": [wall], "latency": latency, **hops, "units": [units], **per_trial}
 
 
 def report(layout: str, runs: list[dict[str, list[float]]]) -> None:
@@ -94,6 +120,9 @@ def report(layout: str, runs: list[dict[str, list[float]]]) -> None:
                 "claimed -> spawned"):  # fmt: skip
         medians = [statistics.median(run[hop]) for run in runs]
         print(f"hop {hop:20}: median per run {', '.join(f'{m:.1f}' for m in medians)} ms")
+    for part in ("workers", "trial processes", "PostgreSQL"):
+        used = [run[f"CPU {part}"][0] for run in runs]
+        print(f"CPU per trial, {part:16}: per run {', '.join(f'{u:.1f}' for u in used)} ms")
     latency = [x for run in runs for x in run["latency"]]
     print("slot free -> process spawned:", distribution(latency))
     print(verdict("scheduling latency median", statistics.median(latency), 20, "ms"))

@@ -26,6 +26,7 @@ from django.db import transaction
 
 from . import events, metrics, queueing, scheduling, stored, trials
 from .models import Sweep, Trial, TrialStatus
+from .rows import save_fields
 from .sweeps import lock_sweep
 
 
@@ -73,7 +74,7 @@ def round_locked(
     ids = [ending.fence.trial_id for ending in endings]
     rows = Trial.objects.select_for_update(of=("self",)).filter(pk__in=ids, sweep=sweep)
     locked = {trial.pk: trial for trial in rows.order_by("id")}
-    takers, points_of = [], []
+    takers, points_of, ended, fields = [], [], [], {}
     spec = stored.spec_of(sweep)
     for index, ending in enumerate(endings):
         trial = locked.get(ending.fence.trial_id)
@@ -88,11 +89,15 @@ def round_locked(
             count = len(ending.points)
             why = [f"{count} point(s) sent after the trial ended"]
             metrics.reject_locked(sweep, trial, why, count)
-        trials.finish_locked(sweep, trial, ending.exit_code, ending.error, ending.stdout,
-                             ending.stderr, merged)  # fmt: skip
+        changed = trials.end_attempt(sweep, trial, ending.exit_code, ending.error,
+                                     ending.stdout, ending.stderr, merged)  # fmt: skip
+        ended.append(trial)
+        fields.update(dict.fromkeys(changed))
         outcome[index] = (True, None)
         if ending.take_next:
             takers.append(index)
+    # Before the step, which reads the trials' status (and may mark some of them promoted).
+    save_fields(ended, fields)
     if points_of:
         metrics.insert_many(points_of)
     if spec.bo is not None:
@@ -103,7 +108,11 @@ def round_locked(
         return outcome
     rows = Trial.objects.select_for_update(of=("self",)).select_related("config")
     following = list(rows.filter(pk__in=kept, sweep=sweep).order_by("id"))
+    claimed = []
     for index, trial in zip(takers, following, strict=False):
-        claim = trials.claim_locked(sweep, trial, endings[index].worker, prepare)
+        claim = trials.take_attempt(sweep, trial, endings[index].worker, prepare)
         outcome[index] = (True, claim)
+        if claim is not None:
+            claimed.append(trial)
+    save_fields(claimed, trials.CLAIMED_FIELDS)
     return outcome

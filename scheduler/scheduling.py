@@ -243,7 +243,9 @@ def promote(sweep: Sweep, spec: specs.SweepSpec, bracket: hyperband.Bracket, i: 
     """
     s, next_rung = bracket.s, bracket.rungs[i + 1]
     resource = next_rung.resource_value(planning.resource_type(spec))
-    fields = ("id", "metric_value", "status", "promoted", "config_id")
+    # With the sweep's id: the related manager sets each trial's sweep from it (a deferred
+    # sweep_id would be read with a query per trial).
+    fields = ("id", "sweep_id", "metric_value", "status", "promoted", "config_id")
     trials = list(sweep.trials.filter(bracket=s, rung=i).only(*fields))
     maximize = spec.metric is not None and spec.metric.maximize
     results = [(t.pk, t.metric_value, t.status == TrialStatus.SUCCEEDED) for t in trials]
@@ -297,7 +299,7 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
     trial = (
         sweep.trials.filter(met_rule__isnull=False)
         .order_by("met_rule", "id")
-        .only("id", "number", "bracket", "rung", "met_rule", "met_value")
+        .only("id", "sweep_id", "number", "bracket", "rung", "met_rule", "met_value")
         .first()
     )
     if trial is None or trial.met_rule is None or trial.met_rule >= len(spec.early_stopping):

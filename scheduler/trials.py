@@ -81,6 +81,15 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
 
 def claim_locked(sweep: Sweep, trial: Trial, worker: str, prepare: Any) -> Claim | None:
     """`claim` for a trial whose sweep and row the caller has locked (in that order)."""
+    claim = take_attempt(sweep, trial, worker, prepare)
+    if claim is not None:
+        trial.save(update_fields=CLAIMED_FIELDS)
+    return claim
+
+
+def take_attempt(sweep: Sweep, trial: Trial, worker: str, prepare: Any) -> Claim | None:
+    """`claim_locked` but for saving: the trial is changed in memory and its event emitted;
+    the caller saves CLAIMED_FIELDS (scheduler.rows.save_fields, for several at once)."""
     if trial.status != TrialStatus.QUEUED or sweep.status != SweepStatus.RUNNING:
         return None
     if sweep.paused_at is not None:
@@ -93,7 +102,6 @@ def claim_locked(sweep: Sweep, trial: Trial, worker: str, prepare: Any) -> Claim
     trial.started_at = trial.heartbeat_at = now
     trial.finished_at, trial.exit_code, trial.error = None, None, ""
     prepare(trial)
-    trial.save(update_fields=CLAIMED_FIELDS)
     events.emit(sweep, events.TRIAL_STARTED, events.trial_state(trial))
     return Claim(trial=trial, token=token)
 
@@ -150,6 +158,20 @@ def finish_locked(
     """`finish` for a trial whose sweep and row the caller has locked and whose attempt it
     has checked, without asking for a scheduling step; the fields in `also`, changed by the
     caller, are saved with it."""
+    trial.save(update_fields=end_attempt(sweep, trial, exit_code, error, stdout, stderr, also))
+
+
+def end_attempt(
+    sweep: Sweep,
+    trial: Trial,
+    exit_code: int | None,
+    error: str,
+    stdout: str,
+    stderr: str,
+    also: Sequence[str] = (),
+) -> list[str]:
+    """`finish_locked` but for saving: the trial is changed in memory (and its event emitted
+    when it was running); return the fields the caller saves, `also` among them."""
     trial.exit_code, trial.stdout_tail, trial.stderr_tail = exit_code, stdout, stderr
     fields = ["exit_code", "stdout_tail", "stderr_tail", "pid", *also]
     trial.pid = None
@@ -159,10 +181,8 @@ def finish_locked(
         trial.error = error or ("" if exit_code == 0 else f"exited with code {exit_code}")
         trial.finished_at = timezone.now()
         fields += ["status", "error", "finished_at"]
-        trial.save(update_fields=fields)
         events.emit(sweep, events.TRIAL_FINISHED, events.trial_state(trial))
-    else:
-        trial.save(update_fields=fields)
+    return fields
 
 
 @transaction.atomic

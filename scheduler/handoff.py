@@ -25,7 +25,7 @@ from typing import Any
 from django.db import transaction
 
 from . import events, metrics, queueing, scheduling, stored, trials
-from .models import Sweep, Trial, TrialStatus
+from .models import Sweep, TrialStatus
 from .rows import save_fields
 from .sweeps import lock_sweep
 
@@ -72,8 +72,7 @@ def round_locked(
     """`finish_and_claim` once the sweep's row is locked."""
     outcome: list[tuple[bool, trials.Claim | None]] = [(False, None)] * len(endings)
     ids = [ending.fence.trial_id for ending in endings]
-    rows = Trial.objects.select_for_update(of=("self",)).filter(pk__in=ids, sweep=sweep)
-    locked = {trial.pk: trial for trial in rows.order_by("id")}
+    locked = {trial.pk: trial for trial in trials.lock_trials(sweep, ids)}
     takers, points_of, ended, fields = [], [], [], {}
     spec = stored.spec_of(sweep)
     for index, ending in enumerate(endings):
@@ -106,8 +105,7 @@ def round_locked(
     kept = scheduling.step_locked(sweep, keep_for, len(takers))
     if not kept:
         return outcome
-    rows = Trial.objects.select_for_update(of=("self",)).select_related("config")
-    following = list(rows.filter(pk__in=kept, sweep=sweep).order_by("id"))
+    following = trials.lock_trials(sweep, kept, with_config=True)
     claimed = []
     for index, trial in zip(takers, following, strict=False):
         claim = trials.take_attempt(sweep, trial, endings[index].worker, prepare)

@@ -15,12 +15,11 @@ import difflib
 import math
 import random
 from collections.abc import Callable, Collection, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from . import (
@@ -171,21 +170,58 @@ def create_brackets(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -
         Trial.objects.bulk_create(numbering.numbered(sweep, trials), batch_size=BATCH_SIZE)
 
 
+# The statements a scheduling step runs in every round, as SQL written once: the ORM took
+# ~1 ms of CPU to compile each, more than PostgreSQL took to run it. Their meaning is the
+# docstring's of the function that runs each.
+TRIALS, ATTEMPTS = Trial._meta.db_table, TrialAttempt._meta.db_table
+FINISHED_RUNGS_SQL = f"""
+    SELECT bracket, rung, count(*) AS total,
+           count(*) FILTER (WHERE status = ANY(%(ended)s)) AS ended,
+           count(*) FILTER (WHERE status = %(succeeded)s) AS succeeded,
+           count(*) FILTER (WHERE last_metrics ? %(metric)s) AS reported
+    FROM {TRIALS} WHERE sweep_id = %(sweep)s
+    GROUP BY bracket, rung
+    HAVING count(*) = count(*) FILTER (WHERE status = ANY(%(ended)s))
+    ORDER BY bracket, rung
+"""
+CLOSED_RUNGS_SQL = (
+    f"SELECT bracket, rung FROM {RungDecision._meta.db_table} WHERE sweep_id = %s AND NOT reopened"
+)
+# Counts the occupied slots (before this step) and queues up to the free ones: pending trials
+# not settling (see `settling_since`), higher rungs first; returns one row per queued trial,
+# or one row with no trial when none was.
+DISPATCH_SQL = f"""
+    WITH occupied AS (
+        SELECT count(*) AS n FROM {TRIALS}
+        WHERE sweep_id = %(sweep)s AND status = ANY(%(occupying)s)
+    ), due AS (
+        SELECT t.id FROM {TRIALS} t
+        WHERE t.sweep_id = %(sweep)s AND t.status = %(pending)s AND NOT EXISTS (
+            SELECT 1 FROM {ATTEMPTS} a
+            WHERE a.trial_id = t.id AND a.status = %(stopped)s AND a.finished_at > %(since)s
+        )
+        ORDER BY t.rung DESC, t.id
+        LIMIT GREATEST(%(concurrency)s - (SELECT n FROM occupied), 0)
+    ), queued AS (
+        UPDATE {TRIALS} t SET status = %(queued)s, queued_at = %(now)s
+        FROM due WHERE t.id = due.id
+        RETURNING t.id, t.number, t.rung
+    )
+    SELECT occupied.n, queued.id, queued.number, queued.rung
+    FROM occupied LEFT JOIN queued ON true
+"""
+
+
 def finished_rungs(sweep: Sweep, spec: specs.SweepSpec) -> list[dict[str, Any]]:
     """Return the (bracket, rung) rows whose trials have all ended, in order, each with how
     many trials succeeded and how many reported the ranking metric (one query)."""
     metric = spec.metric.name if spec.metric is not None else ""
-    rows = (
-        sweep.trials.values("bracket", "rung")
-        .annotate(
-            total=Count("id"),
-            ended=Count("id", filter=Q(status__in=Trial.ENDED)),
-            succeeded=Count("id", filter=Q(status=TrialStatus.SUCCEEDED)),
-            reported=Count("id", filter=Q(last_metrics__has_key=metric)),
-        )
-        .order_by("bracket", "rung")
-    )
-    return [row for row in rows if row["ended"] == row["total"]]
+    params = {"sweep": sweep.pk, "ended": list(Trial.ENDED), "metric": metric,
+              "succeeded": TrialStatus.SUCCEEDED}  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(FINISHED_RUNGS_SQL, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def promote_finished_rungs(
@@ -197,7 +233,9 @@ def promote_finished_rungs(
                  if row["rung"] + 1 < len(plan.bracket(row["bracket"]).rungs)]  # fmt: skip
     if not below_top:
         return  # nothing to promote: no decision to read
-    closed = set(sweep.decisions.filter(reopened=False).values_list("bracket", "rung"))
+    with connection.cursor() as cursor:
+        cursor.execute(CLOSED_RUNGS_SQL, [sweep.pk])
+        closed = set(cursor.fetchall())
     for s, i in below_top:
         if (s, i) not in closed:
             promote(sweep, spec, plan.bracket(s), i)
@@ -322,23 +360,23 @@ def apply_early_stopping(sweep: Sweep, spec: specs.SweepSpec) -> bool:
 def dispatch(sweep: Sweep, keep_for: Collection[str] = (), keep: int = 0) -> tuple[int, list[int]]:
     """Queue pending trials while fewer than `concurrency` are queued or running; return how
     many are queued or running now, and the first `keep` trials queued whose queue is in
-    `keep_for`, kept back from the runners (see step_locked)."""
-    occupied = sweep.trials.occupying().count()
-    free = sweep.concurrency - occupied
-    if free <= 0:
-        return occupied, []
+    `keep_for`, kept back from the runners (see step_locked). One statement (DISPATCH_SQL)."""
+    now = timezone.now()
+    params = {
+        "sweep": sweep.pk, "concurrency": sweep.concurrency, "occupying": list(Trial.OCCUPYING),
+        "pending": TrialStatus.PENDING, "queued": TrialStatus.QUEUED,
+        "stopped": TrialStatus.STOPPED, "since": settling_since(now), "now": now,
+    }  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(DISPATCH_SQL, params)
+        found = cursor.fetchall()
+    occupied = found[0][0]
     # Higher rungs first: they finish brackets sooner and their inputs are already known.
-    rows = list(
-        sweep.trials.filter(status=TrialStatus.PENDING)
-        .exclude(settling())
-        .order_by("-rung", "id")
-        .values_list("id", "number")[:free]
-    )
+    rows = sorted(((-rung, pk, number) for _, pk, number, rung in found if pk is not None))
     if not rows:
         return occupied, []
-    due = [trial_id for trial_id, _ in rows]
-    Trial.objects.filter(pk__in=due).update(status=TrialStatus.QUEUED, queued_at=timezone.now())
-    events.emit(sweep, events.TRIAL_QUEUED, {"trials": due, "numbers": [n for _, n in rows]})
+    due = [pk for _, pk, _ in rows]
+    events.emit(sweep, events.TRIAL_QUEUED, {"trials": due, "numbers": [n for *_, n in rows]})
     queues = placement.queues(sweep, due)
     kept = [trial_id for trial_id in due if queues[trial_id] in keep_for][:keep]
     for trial_id, queue in queues.items():
@@ -347,19 +385,15 @@ def dispatch(sweep: Sweep, keep_for: Collection[str] = (), keep: int = 0) -> tup
     return occupied + len(due), kept
 
 
-def settling() -> Exists:
-    """Match trials whose attempt a pause or a stop ended less than the lost-after limit ago.
+def settling_since(now: datetime) -> datetime:
+    """Return since when a trial's attempt that a pause or a stop ended keeps it settling.
 
     That attempt's runner kills its tree at its next refused heartbeat, or its supervisor
     does when its lease runs out, always within HBSITE_LOST_AFTER_SECONDS (see
     scheduler.process_tree.lease_for); until then the next attempt waits, so two attempts
     never share a checkpoint dir. Reconcile's steps dispatch it once the time has passed.
     """
-    since = timezone.now() - timedelta(seconds=settings.HBSITE_LOST_AFTER_SECONDS)
-    ended = TrialAttempt.objects.filter(
-        trial=OuterRef("pk"), status=TrialStatus.STOPPED, finished_at__gt=since
-    )
-    return Exists(ended)
+    return now - timedelta(seconds=settings.HBSITE_LOST_AFTER_SECONDS)
 
 
 def finish_if_done(sweep: Sweep, spec: specs.SweepSpec, plan: hyperband.Plan) -> None:

@@ -36,9 +36,13 @@ def create_sweep(text: str, *, team, owner=None, name: str | None = None) -> Swe
     return sweep
 
 
+# Written once: the ORM took ~1 ms of CPU to compile it, for every scheduling round.
+LOCK_SWEEP_SQL = f"SELECT * FROM {Sweep._meta.db_table} WHERE id = %s FOR UPDATE"
+
+
 def lock_sweep(sweep_id: int) -> Sweep | None:
     """Lock and return a sweep row; every state change of a sweep or its trials starts here."""
-    return Sweep.objects.select_for_update().filter(pk=sweep_id).first()
+    return next(iter(Sweep.objects.raw(LOCK_SWEEP_SQL, [sweep_id])), None)
 
 
 @transaction.atomic

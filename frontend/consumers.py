@@ -104,8 +104,10 @@ class SweepConsumer(AsyncJsonWebsocketConsumer):
         more = len(missed) == RESYNC_BATCH
         await self.send_json({"type": "events", "after": after, "events": missed, "more": more})
 
-    async def sweep_event(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "event", "event": eventtext.with_text(message["event"])})
+    async def sweep_events(self, message: dict[str, Any]) -> None:
+        """Events of one transaction, in order: one frame each, as the browser reads them."""
+        for event in message["events"]:
+            await self.send_json({"type": "event", "event": eventtext.with_text(event)})
 
     async def sweep_metrics(self, message: dict[str, Any]) -> None:
         series = self.points.setdefault(int(message["trial"]), {})

@@ -16,6 +16,7 @@ import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict, TypeVar
 
 from django.db import connection, transaction
@@ -267,28 +268,54 @@ def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
         if pending:
             pending.clear()
     message = event_message(event)
-    summary = sweep_summary(sweep)
-    transaction.on_commit(lambda: _publish(sweep.pk, message, summary))
+    published = getattr(_local, "published", {}).get(sweep.pk)
+    if published is None:
+        summary = sweep_summary(sweep)
+        transaction.on_commit(lambda: _publish(sweep.pk, [message], summary))
+    else:
+        if not published.messages:  # the batch's first: it goes where this one would have
+            transaction.on_commit(published.send)
+        published.messages.append(message)
+        published.summary = sweep_summary(sweep)
     if kind in HOOKED:
         webhooks.notify(sweep, event, HOOKED[kind](strict))
     return event
 
 
 _local = threading.local()  # .batches: sweep id -> events emitted in `batched`, not stored
+# .published: sweep id -> the messages of the events emitted in `batched`, sent together
+
+
+@dataclass
+class Published:
+    """The live messages of the events one `batched` block emitted for a sweep: sent in one
+    group message once the transaction commits (a round's finishes, queueing and claims
+    cost one send, not one each), with the sweep's summary as it was after the last."""
+
+    sweep_id: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def send(self) -> None:
+        _publish(self.sweep_id, self.messages, self.summary)
 
 
 @contextmanager
 def batched(sweep: Sweep) -> Iterator[None]:
     """Store the events the block emits for the locked `sweep` in one statement, as it ends
-    (one round trip for all of a scheduling round's events instead of one each)."""
+    (one round trip for all of a scheduling round's events instead of one each), and send
+    their live messages in one group message once the transaction commits (`Published`)."""
     batches: dict[int, list[Event]] = _local.__dict__.setdefault("batches", {})
+    published: dict[int, Published] = _local.__dict__.setdefault("published", {})
     pending = batches[sweep.pk] = []
+    published[sweep.pk] = Published(sweep.pk)
     try:
         yield
         if pending:
             insert_with_seq(pending)
     finally:
         batches.pop(sweep.pk, None)
+        published.pop(sweep.pk, None)
 
 
 def insert_with_seq(rows: list[Event]) -> None:
@@ -302,10 +329,10 @@ def insert_with_seq(rows: list[Event]) -> None:
         f"INSERT INTO {events} (sweep_id, seq, kind, payload, created_at) "
         f"VALUES {values} RETURNING id"
     )
-    field = Event._meta.get_field("payload")
+    payload_field = Event._meta.get_field("payload")
     params: list[Any] = [rows[-1].seq, rows[-1].sweep_id]
     for event in rows:
-        payload = field.get_db_prep_value(event.payload, connection)
+        payload = payload_field.get_db_prep_value(event.payload, connection)
         params += [event.sweep_id, event.seq, event.kind, payload, event.created_at]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -403,7 +430,7 @@ def close_share_link(link_id: int) -> None:
     transaction.on_commit(lambda: broadcast.send(group, {"type": "share.revoked"}))
 
 
-def _publish(sweep_id: int, message: dict[str, Any], summary: dict[str, Any]) -> None:
-    broadcast.send(sweep_group(sweep_id), {"type": "sweep.event", "event": message})
+def _publish(sweep_id: int, messages: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    broadcast.send(sweep_group(sweep_id), {"type": "sweep.events", "events": messages})
     # The sweeps list shows each sweep as it is now: a newer summary replaces one still queued.
     broadcast.send_latest(LIST_GROUP, sweep_id, {"type": "sweeps.changed", "sweep": summary})

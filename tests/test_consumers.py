@@ -16,7 +16,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from hbsite.asgi import application
-from scheduler import access, broadcast, events, metric_values, sweeps, trials
+from scheduler import (
+    access,
+    broadcast,
+    events,
+    handoff,
+    metric_values,
+    queueing,
+    runner_db,
+    sweeps,
+    trials,
+)
 from scheduler.models import ShareLink, Sweep
 from tests.sweeps import started_sweep
 
@@ -306,3 +316,31 @@ def rolled_back(sweep_id: int) -> None:
             raise RuntimeError("abort")
     except RuntimeError:
         pass
+
+
+def test_a_rounds_events_reach_the_socket_in_order_from_one_group_message(cast, sweep, monkeypatch):
+    from tests.test_handoff import claimed, ending
+
+    started = claimed(sweep, 2)
+    broadcast.flush()
+    sent: list[str] = []
+    send = broadcast.send
+    monkeypatch.setattr(broadcast, "send", lambda group, message: (
+        sent.append(message["type"]), send(group, message)))  # fmt: skip
+
+    async def scenario():
+        comm, _ = await connect(f"/ws/sweeps/{sweep.pk}/", cast.viewer)
+        await database_sync_to_async(handoff.finish_and_claim)(
+            sweep.pk, [ending(c) for c in started], [queueing.TRIALS], runner_db.prepare
+        )
+        got = [await receive(comm, "event") for _ in range(5)]
+        await comm.disconnect()
+        return got
+
+    got = run(scenario)
+    stored = list(sweep.events.order_by("seq").values_list("seq", "kind"))[-5:]
+    assert [(e["event"]["seq"], e["event"]["kind"]) for e in got] == stored
+    assert [kind for _, kind in stored] == [
+        "trial_finished", "trial_finished", "trial_queued", "trial_started", "trial_started"
+    ]  # fmt: skip
+    assert sent == ["sweep.events"]  # the round's five events in one group message

@@ -26,7 +26,6 @@ import ctypes
 import os
 import select
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -62,7 +61,7 @@ class Tree:
         self.reason = ""
         self.termed: set[psutil.Process] = set()
         self.lifeline_open = True
-        self.main: subprocess.Popen[bytes] | None = None
+        self.main: int | None = None  # the command's pid
         self.main_status: int | None = None
         # SIGCHLD wakes `listen` through this pipe: a child's end is seen at once, not a tick
         # later (https://docs.python.org/3/library/signal.html#signal.set_wakeup_fd).
@@ -119,9 +118,8 @@ class Tree:
                 return False
             if pid == 0:
                 return True
-            if self.main is not None and pid == self.main.pid:
+            if pid == self.main:
                 self.main_status = os.waitstatus_to_exitcode(status)
-                self.main.returncode = self.main_status
 
     def signal_all(self, procs: list[psutil.Process]) -> None:
         """SIGTERM what has not had one yet; SIGKILL everything once the grace is over."""
@@ -129,7 +127,7 @@ class Tree:
         overdue = time.monotonic() >= self.stop_at + self.grace
         if self.main is not None and self.main_status is None:
             with contextlib.suppress(OSError):
-                os.killpg(self.main.pid, signal.SIGKILL if overdue else signal.SIGTERM)
+                os.killpg(self.main, signal.SIGKILL if overdue else signal.SIGTERM)
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 if overdue:
@@ -153,6 +151,28 @@ def runner_gone(lifeline_fd: int) -> bool:
     return not data
 
 
+# The signals Python ignores, which a command gets back at their default (as subprocess's
+# `restore_signals` gives them back).
+RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def start(argv: list[str], cwd: str, env: dict[str, str]) -> int:
+    """Start the command (`argv[0]` is the executable's path) in `cwd`, in a process group of
+    its own, its stdin /dev/null, its stdout and stderr the supervisor's; return its pid.
+    Raises OSError when it cannot start.
+
+    posix_spawn (vfork and exec in the C library), not subprocess.Popen: the supervisor is a
+    fork of the spawner, and each page of the spawner's memory that Popen's Python code
+    touches is copied for it. The supervisor's own descriptors are all close-on-exec.
+    """
+    os.chdir(cwd)  # this process exists for this command only
+    return os.posix_spawn(
+        argv[0], argv, env,
+        file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+        setpgroup=0, setsigdef=RESTORED_SIGNALS,
+    )  # fmt: skip
+
+
 def supervise(options: Options, argv: list[str], cwd: str, env: dict[str, str]) -> int:
     """Run `argv` in `cwd` with `env` and hold its tree until all of it is gone; return 0.
 
@@ -170,9 +190,7 @@ def supervise(options: Options, argv: list[str], cwd: str, env: dict[str, str]) 
         report(options.status_fd, None, "runner gone")
         return 0
     try:
-        tree.main = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, process_group=0
-        )
+        tree.main = start(argv, cwd, env)
     except OSError as exc:  # the trial's stderr tail says why; 127 as a shell would
         os.write(2, f"hbsite: could not start {argv[0]}: {exc}\n".encode())
         report(options.status_fd, 127, "")

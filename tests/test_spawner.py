@@ -38,6 +38,26 @@ def test_the_command_holds_only_its_standard_streams():
     assert tree.stdout.read().split() == ["0", "1", "2"]
 
 
+def test_the_command_starts_in_its_dir_own_group_and_default_signals(tmp_path):
+    # Python ignores SIGPIPE and SIGXFSZ; a trial's command gets them back at their default
+    # (as subprocess's restore_signals gives them), in a process group of its own.
+    command = "pwd; cut -d' ' -f5 /proc/$$/stat; echo $$; grep SigIgn /proc/self/status"
+    tree = Supervised(["/bin/sh", "-c", command], str(tmp_path), dict(os.environ), 2.0, 60.0)
+    finish(tree)
+    where, group, pid, ignored = tree.stdout.read().splitlines()
+    assert where == str(tmp_path) and group.strip() == pid
+    mask = int(ignored.split()[1], 16)
+    for restored in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert not mask & (1 << (restored - 1)), ignored
+
+
+def test_a_command_that_cannot_start_says_why_and_exits_127(tmp_path):
+    tree = Supervised(["/bin/sh", "-c", "true"], str(tmp_path / "gone"), {}, 2.0, 60.0)
+    finish(tree)
+    assert tree.returncode == 127
+    assert "could not start /bin/sh" in tree.stderr.read()
+
+
 def test_a_trial_outlives_a_killed_spawner_and_the_next_one_starts_anew(tmp_path):
     go = tmp_path / "go"
     first = start(f"while [ ! -e {go} ]; do sleep 0.05; done; echo done")

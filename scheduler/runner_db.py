@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,8 @@ class Finishing:
     """One thread's finish waiting in the Finisher: what it brings, and what it gets back."""
 
     a: Assignment
-    ending: handoff.Ending
+    ending: handoff.Ending  # its take_next still to be asked of `may_take_next`
+    may_take_next: MayTakeNext
     wake: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     settled: bool = False
@@ -152,7 +153,7 @@ class Finisher:
         keep_for = (queueing.TRIALS, queueing.runner_queue(name))
         try:
             outcomes = dbretry.call(
-                handoff.finish_and_claim, sweep, [f.ending for f in batch], keep_for,
+                handoff.finish_and_claim, sweep, endings(batch), keep_for,
                 lambda t: prepare(t, data_dir, name),
             )  # fmt: skip
             for finishing, (done, claim) in zip(batch, outcomes, strict=True):
@@ -170,6 +171,20 @@ class Finisher:
             for finishing in batch:
                 finishing.settled = True
                 finishing.wake.set()
+
+
+def endings(batch: list[Finishing]) -> list[handoff.Ending]:
+    """Return the round's endings, each taking a next trial when its thread's
+    `may_take_next()` says so: asked once per round (it asks the broker), not once per
+    thread, as every thread of a runner process asks the same of it."""
+    asked: dict[MayTakeNext, bool] = {}
+    found = []
+    for finishing in batch:
+        ask = finishing.may_take_next
+        if ask not in asked:
+            asked[ask] = ask()
+        found.append(replace(finishing.ending, take_next=asked[ask]))
+    return found
 
 
 def fence_of(a: Assignment) -> trials.Fence:
@@ -237,9 +252,8 @@ class DbBackend:
     def finish_and_take(
         self, a: Assignment, end: End, may_take_next: MayTakeNext, points: list[metrics.Point]
     ) -> tuple[bool, Assignment | None]:
-        take = may_take_next()
-        ending = handoff.Ending(fence_of(a), *end, take, worker_name(), tuple(points))
-        finishing = self.finisher.finish(Finishing(a, ending))
+        ending = handoff.Ending(fence_of(a), *end, True, worker_name(), tuple(points))
+        finishing = self.finisher.finish(Finishing(a, ending, may_take_next))
         try:
             if finishing.error is not None:
                 raise finishing.error

@@ -130,6 +130,31 @@ def test_a_thread_takes_the_next_trial_only_while_no_other_task_waits():
         assert tasks.no_other_task_waits(queues)
 
 
+def test_a_round_asks_once_whether_its_threads_may_take_a_next_trial(cast, held_tasks):
+    sweep = started_sweep(cast.team, text=tiny_yaml(concurrency=3))
+    started = claimed(sweep, 3)
+    asked: list[str] = []
+
+    def busy() -> bool:
+        asked.append("busy")
+        return False
+
+    def idle() -> bool:
+        asked.append("idle")
+        return True
+
+    batch = [
+        runner_db.Finishing(runner_db.assignment_of(claim), ending(claim), ask)
+        for claim, ask in zip(started, (busy, idle, busy), strict=True)
+    ]
+    found = runner_db.endings(batch)
+
+    assert [e.take_next for e in found] == [False, True, False]
+    assert sorted(asked) == ["busy", "idle"]  # once each, not once per thread
+    outcome = handoff.finish_and_claim(sweep.pk, found, [queueing.TRIALS], runner_db.prepare)
+    assert [claim is not None for _, claim in outcome] == [False, True, False]
+
+
 @pytest.mark.worker
 def test_a_runner_thread_runs_a_sweeps_trials_back_to_back(celery_worker, cast):
     sweep = sweeps.create_sweep(tiny_yaml(concurrency=1), team=cast.team)

@@ -106,20 +106,16 @@ def claim(trial_id: int, worker: str, prepare: Any) -> Claim | None:
     locked = lock_trial(trial_id)
     if locked is None:
         return None
-    return claim_locked(*locked, worker, prepare)
-
-
-def claim_locked(sweep: Sweep, trial: Trial, worker: str, prepare: Any) -> Claim | None:
-    """`claim` for a trial whose sweep and row the caller has locked (in that order)."""
-    claim = take_attempt(sweep, trial, worker, prepare)
-    if claim is not None:
-        trial.save(update_fields=CLAIMED_FIELDS)
-    return claim
+    claimed = take_attempt(*locked, worker, prepare)
+    if claimed is not None:
+        claimed.trial.save(update_fields=CLAIMED_FIELDS)
+    return claimed
 
 
 def take_attempt(sweep: Sweep, trial: Trial, worker: str, prepare: Any) -> Claim | None:
-    """`claim_locked` but for saving: the trial is changed in memory and its event emitted;
-    the caller saves CLAIMED_FIELDS (scheduler.rows.save_fields, for several at once)."""
+    """`claim` for a trial whose sweep and row the caller has locked (in that order), in
+    memory only: the trial is changed and its event emitted; the caller saves CLAIMED_FIELDS
+    (one trial with `save`, several with scheduler.rows.save_fields)."""
     if trial.status != TrialStatus.QUEUED or sweep.status != SweepStatus.RUNNING:
         return None
     if sweep.paused_at is not None:
@@ -171,24 +167,10 @@ def finish(fence: Fence, exit_code: int | None, error: str, stdout: str, stderr:
     locked = lock_trial(fence.trial_id)
     if locked is None or not fence.holds(locked[1]):
         return False
-    finish_locked(*locked, exit_code, error, stdout, stderr)
-    queueing.request_step(locked[0].pk)
+    sweep, trial = locked
+    trial.save(update_fields=end_attempt(sweep, trial, exit_code, error, stdout, stderr))
+    queueing.request_step(sweep.pk)
     return True
-
-
-def finish_locked(
-    sweep: Sweep,
-    trial: Trial,
-    exit_code: int | None,
-    error: str,
-    stdout: str,
-    stderr: str,
-    also: Sequence[str] = (),
-) -> None:
-    """`finish` for a trial whose sweep and row the caller has locked and whose attempt it
-    has checked, without asking for a scheduling step; the fields in `also`, changed by the
-    caller, are saved with it."""
-    trial.save(update_fields=end_attempt(sweep, trial, exit_code, error, stdout, stderr, also))
 
 
 def end_attempt(
@@ -200,8 +182,11 @@ def end_attempt(
     stderr: str,
     also: Sequence[str] = (),
 ) -> list[str]:
-    """`finish_locked` but for saving: the trial is changed in memory (and its event emitted
-    when it was running); return the fields the caller saves, `also` among them."""
+    """`finish` for a trial whose sweep and row the caller has locked and whose attempt it
+    has checked, in memory only: the trial is changed (and its event emitted when it was
+    running), without a scheduling step; return the fields the caller saves (one trial with
+    `save`, several with scheduler.rows.save_fields), `also` (changed by the caller) among
+    them."""
     trial.exit_code, trial.stdout_tail, trial.stderr_tail = exit_code, stdout, stderr
     fields = ["exit_code", "stdout_tail", "stderr_tail", "pid", *also]
     trial.pid = None

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import dj_database_url
+from redis.connection import parse_url
 
 from hbsite import datadir, embedded
 
@@ -135,14 +136,23 @@ REDIS_URL = env("REDIS_URL", embedded.default_redis_url())
 HBSITE_REDIS_PREFIX = env("HBSITE_REDIS_PREFIX")
 
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
+# Redis pub/sub: a group message is one PUBLISH that each web process receives once and
+# hands to its own sockets of the group (the list-based RedisChannelLayer queued one copy per
+# socket, popped one round trip at a time: 100 sockets of a sweep waited for 100 pops). Live
+# messages are best effort either way (a socket that misses one resyncs from the database);
+# https://github.com/django/channels_redis#usage
+# Pub/sub channels are shared by every database of a Redis server: their names carry the
+# database's number, so hbsites on two databases of one server never hear each other.
+CHANNELS_REDIS_URL = env("CHANNELS_REDIS_URL", REDIS_URL)
+CHANNELS_PREFIX = f"{HBSITE_REDIS_PREFIX}asgi:{parse_url(CHANNELS_REDIS_URL).get('db', 0)}:"
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 reads with a 5 s socket timeout by default, which aborts the layer's
-        # blocking BZPOPMIN and tears down every idle websocket: https://github.com/django/channels_redis/issues/422
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # No socket timeout: redis-py 8 reads with a 5 s one by default, which aborted the
+        # layer's blocking reads: https://github.com/django/channels_redis/issues/422
         "CONFIG": {
-            "hosts": [{"address": env("CHANNELS_REDIS_URL", REDIS_URL), "socket_timeout": None}],
-            "prefix": f"{HBSITE_REDIS_PREFIX}asgi",
+            "hosts": [{"address": CHANNELS_REDIS_URL, "socket_timeout": None}],
+            "prefix": CHANNELS_PREFIX,
         },
     }
 }

@@ -11,13 +11,17 @@ pipes it speaks through (output, status, lifeline, alive).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 
-from .spawner import spawner
+from .spawner import BOOT, LENGTH
 from .supervisor import FEED, STOP
 
 
@@ -29,6 +33,112 @@ def lease_for(lost_after: float, grace: float) -> tuple[float, float]:
     0.8 * lost_after (plus a tick) after it, before any new attempt can be claimed.
     """
     return 0.6 * lost_after, min(grace, 0.2 * lost_after)
+
+
+def import_path() -> str:
+    """Return the folders the spawner imports from: this package's and psutil's."""
+    import psutil
+
+    paths = (__file__, psutil.__file__)
+    return os.pathsep.join(os.path.dirname(os.path.dirname(os.path.abspath(p))) for p in paths)
+
+
+# --- the runner's side ---------------------------------------------------------------------
+
+
+class Spawner:
+    """The runner's handle on its spawner process, started on first use, again if it died.
+
+    `spawn` is safe to call from many threads; requests go one at a time.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+
+    def spawn(
+        self, argv: Sequence[str], cwd: str, env: dict[str, str], fds: Sequence[int],
+        times: dict[str, float],
+    ) -> int:  # fmt: skip
+        """Fork a supervisor for `argv` holding `fds` (see FDS) with `times` (grace, lease,
+        lease_grace, in seconds); return its pid. Raises OSError when no supervisor could
+        be started."""
+        payload = json.dumps({"argv": list(argv), "cwd": cwd, "env": env, **times}).encode()
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+            assert self.sock is not None
+            try:
+                self._send(LENGTH.pack(len(payload)) + payload, fds)
+            except OSError:
+                # It died since the last request, having received nothing: start a new one.
+                self._start()
+                self._send(LENGTH.pack(len(payload)) + payload, fds)
+            # Never sent twice from here on: a fork that happened must not happen again.
+            answer = self._receive(LENGTH.size)
+        pid = LENGTH.unpack(answer)[0]
+        if pid == 0:
+            raise OSError("the spawner could not fork a supervisor")
+        return pid
+
+    def _send(self, message: bytes, fds: Sequence[int]) -> None:
+        assert self.sock is not None
+        sent = socket.send_fds(self.sock, [message], list(fds))
+        self.sock.sendall(message[sent:])
+
+    def _receive(self, size: int) -> bytes:
+        assert self.sock is not None
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                self._discard()
+                raise OSError("the spawner ended before it answered")
+            data += chunk
+        return data
+
+    def _start(self) -> None:
+        self._discard()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", BOOT, import_path(), str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = mine
+
+    def _discard(self) -> None:
+        if self.sock is not None:
+            self.sock.close()  # a live spawner sees end of file and ends
+            self.sock = None
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+_spawner: Spawner | None = None
+_spawner_lock = threading.Lock()
+
+
+def spawner() -> Spawner:
+    """Return this process's spawner handle, made on first use."""
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = Spawner()
+        return _spawner
 
 
 class Supervised:

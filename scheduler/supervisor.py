@@ -28,8 +28,10 @@ import select
 import signal
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 PR_SET_CHILD_SUBREAPER = 36
 TICK_SECONDS = 0.05
@@ -101,6 +103,10 @@ class Tree:
             self.request_stop(LEASE, self.options.lease_grace)
 
     def descendants(self) -> list[psutil.Process]:
+        # Imported only when a tree is to be signalled: the spawner, forked for every trial,
+        # imports nothing that imports `threading` (see scheduler.spawner).
+        import psutil
+
         alive = []
         for proc in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
@@ -123,6 +129,8 @@ class Tree:
 
     def signal_all(self, procs: list[psutil.Process]) -> None:
         """SIGTERM what has not had one yet; SIGKILL everything once the grace is over."""
+        import psutil
+
         assert self.stop_at is not None
         overdue = time.monotonic() >= self.stop_at + self.grace
         if self.main is not None and self.main_status is None:

@@ -128,17 +128,12 @@ class Spawner:
             self.proc = None
 
 
-_spawner: Spawner | None = None
-_spawner_lock = threading.Lock()
+_spawner = Spawner()  # its process starts with the first spawn
 
 
 def spawner() -> Spawner:
-    """Return this process's spawner handle, made on first use."""
-    global _spawner
-    with _spawner_lock:
-        if _spawner is None:
-            _spawner = Spawner()
-        return _spawner
+    """Return this process's spawner handle."""
+    return _spawner
 
 
 class Supervised:

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import broker, events, placement, queueing, stored
+from . import broker, events, placement, queueing, rows, stored
 from .models import (
     Config,
     MetricPoint,
@@ -58,25 +58,23 @@ class Claim:
         return Fence(self.trial.pk, self.trial.attempt, self.trial.token_hash)
 
 
-# Written once: the ORM took ~1 ms of CPU to compile these, for every trial and round.
+# Written once (scheduler.rows): the ORM took ~1 ms of CPU to compile each, every round.
 LOCK_SWEEP_OF_TRIAL_SQL = (
-    f"SELECT * FROM {Sweep._meta.db_table} "
+    f"SELECT {rows.columns(Sweep)} FROM {Sweep._meta.db_table} "
     f"WHERE id = (SELECT sweep_id FROM {Trial._meta.db_table} WHERE id = %s) FOR UPDATE"
 )
 LOCK_TRIALS_SQL = (
-    f"SELECT * FROM {Trial._meta.db_table} WHERE id = ANY(%s) AND sweep_id = %s "
-    "ORDER BY id FOR UPDATE"
+    f"SELECT {rows.columns(Trial)} FROM {Trial._meta.db_table} "
+    "WHERE id = ANY(%s) AND sweep_id = %s ORDER BY id FOR UPDATE"
 )
-CONFIGS_SQL = f"SELECT * FROM {Config._meta.db_table} WHERE id = ANY(%s)"
+CONFIGS_SQL = f"SELECT {rows.columns(Config)} FROM {Config._meta.db_table} WHERE id = ANY(%s)"
 
 
 def lock_trial(trial_id: int) -> tuple[Sweep, Trial] | None:
     """Lock a trial's sweep, then the trial (always in that order, so no deadlock); the
     trial comes with its config."""
-    sweep = next(iter(Sweep.objects.raw(LOCK_SWEEP_OF_TRIAL_SQL, [trial_id])), None)
-    if sweep is None:
-        return None
-    return sweep_and_trial(sweep, trial_id)
+    found = rows.fetch(Sweep, LOCK_SWEEP_OF_TRIAL_SQL, [trial_id])
+    return sweep_and_trial(found[0], trial_id) if found else None
 
 
 def sweep_and_trial(sweep: Sweep, trial_id: int) -> tuple[Sweep, Trial] | None:
@@ -88,10 +86,10 @@ def sweep_and_trial(sweep: Sweep, trial_id: int) -> tuple[Sweep, Trial] | None:
 def lock_trials(sweep: Sweep, ids: Sequence[int], with_config: bool = False) -> list[Trial]:
     """Lock the trials of `ids` that belong to a sweep whose row the caller has locked;
     return them in id order, with their config when `with_config`."""
-    found = list(Trial.objects.raw(LOCK_TRIALS_SQL, [list(ids), sweep.pk]))
+    found = rows.fetch(Trial, LOCK_TRIALS_SQL, [list(ids), sweep.pk])
     if with_config and found:
         wanted = list({trial.config_id for trial in found})
-        configs = {config.pk: config for config in Config.objects.raw(CONFIGS_SQL, [wanted])}
+        configs = {config.pk: config for config in rows.fetch(Config, CONFIGS_SQL, [wanted])}
         for trial in found:
             trial.config = configs[trial.config_id]
     return found
@@ -152,8 +150,8 @@ def heartbeat(
         fields["stdout_tail"] = stdout
     if stderr is not None:
         fields["stderr_tail"] = stderr
-    rows = Trial.objects.running_attempt(fence.trial_id, fence.attempt, fence.token_hash)
-    return bool(rows.update(**fields))
+    running = Trial.objects.running_attempt(fence.trial_id, fence.attempt, fence.token_hash)
+    return bool(running.update(**fields))
 
 
 @transaction.atomic

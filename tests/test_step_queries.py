@@ -1,6 +1,7 @@
 """The statements of a scheduling round do not grow with the trials it handles: a round's
 finishes and claims are each saved in one statement (scheduler.rows), and promoting a rung
-reads its trials once. What one statement saves is what `Model.save` would have saved."""
+reads its trials once. What one statement saves is what `Model.save` would have saved, and
+what `rows.fetch` reads is what the ORM would have read."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from scheduler import handoff, queueing, runner_db, scheduling, stored
+from scheduler import handoff, queueing, rows, runner_db, scheduling, stored
 from scheduler.models import Trial
 from scheduler.rows import save_fields
 from tests.sweeps import hyperband_yaml, started_sweep
@@ -101,3 +102,27 @@ def test_it_refuses_unsaved_rows_and_rows_of_two_models(cast, held_tasks):
     with CaptureQueriesContext(connection) as queries:
         save_fields([], ["error"])
     assert queries.captured_queries == []
+
+
+def test_fetch_reads_rows_as_the_orm_reads_them(cast, held_tasks):
+    sweep = started_sweep(cast.team, text=hyperband_yaml(concurrency=2))
+    first, second = sweep.trials.filter(status="queued").order_by("id")[:2]
+    Trial.objects.filter(pk=first.pk).update(
+        last_metrics={"loss": 0.25, "tags": ["a", None]}, metric_value=math.nan,
+        finished_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), error="it's",
+    )  # fmt: skip
+    sql = f"SELECT {rows.columns(Trial)} FROM scheduler_trial WHERE id = ANY(%s) ORDER BY id"
+
+    found = rows.fetch(Trial, sql, [[first.pk, second.pk]])
+
+    assert [type(row) for row in found] == [Trial, Trial]
+    for row in found:
+        orm = Trial.objects.get(pk=row.pk)
+        for field in Trial._meta.concrete_fields:
+            mine, theirs = getattr(row, field.attname), getattr(orm, field.attname)
+            same = mine == theirs or (math.isnan(mine) and math.isnan(theirs))
+            assert same, (field.name, mine, theirs)
+        assert not row._state.adding and row._state.db == "default"
+    found[1].error = "saved as fetched"
+    found[1].save(update_fields=["error"])  # a fetched row saves as a loaded one
+    assert Trial.objects.get(pk=second.pk).error == "saved as fetched"

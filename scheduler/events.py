@@ -273,8 +273,6 @@ def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
         summary = sweep_summary(sweep)
         transaction.on_commit(lambda: _publish(sweep.pk, [message], summary))
     else:
-        if not published.messages:  # the batch's first: it goes where this one would have
-            transaction.on_commit(published.send)
         published.messages.append(message)
         published.summary = sweep_summary(sweep)
     if kind in HOOKED:
@@ -313,6 +311,8 @@ def batched(sweep: Sweep) -> Iterator[None]:
         yield
         if pending:
             insert_with_seq(pending)
+        if published[sweep.pk].messages:
+            transaction.on_commit(published[sweep.pk].send)
     finally:
         batches.pop(sweep.pk, None)
         published.pop(sweep.pk, None)

@@ -305,6 +305,9 @@ def batched(sweep: Sweep) -> Iterator[None]:
     their live messages in one group message once the transaction commits (`Published`)."""
     batches: dict[int, list[Event]] = _local.__dict__.setdefault("batches", {})
     published: dict[int, Published] = _local.__dict__.setdefault("published", {})
+    if sweep.pk in batches:  # within a batch of this sweep already: that one stores them
+        yield
+        return
     pending = batches[sweep.pk] = []
     published[sweep.pk] = Published(sweep.pk)
     try:

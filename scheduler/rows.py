@@ -63,7 +63,7 @@ def _update(
     meta = model._meta
     written = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
-    casts = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in written)
+    casts = ", ".join(f"%s::{cast_type(field)}" for field in written)
     values = ", ".join([f"({casts})"] * count)
     names = ", ".join(quote(field.column) for field in written)
     assigned = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in written[1:])
@@ -73,6 +73,15 @@ def _update(
         f"FROM (VALUES {values}) AS v({names}) WHERE t.{pk} = v.{pk}"
     )
     return sql, written  # type: ignore[return-value]
+
+
+def cast_type(field: models.Field[Any, Any]) -> str:
+    """Return the type a VALUES row casts a field's value to: its own, but a text field's
+    without its length, since an explicit cast to varchar(n) cuts a longer value short
+    where the column's own check refuses it (as `save` has it refused)."""
+    if isinstance(field, models.CharField):
+        return connection.ops.cast_char_field_without_max_length
+    return field.cast_db_type(connection)
 
 
 def save_fields(rows: Sequence[models.Model], fields: Iterable[str]) -> None:

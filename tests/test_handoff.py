@@ -221,3 +221,23 @@ def test_a_rounds_events_are_stored_together_in_order(cast, held_tasks):
         assert stored() == [(before + 1, "trial_queued"), (before + 2, "rung_promoted"),
                             (before + 3, "trial_queued")]  # fmt: skip
     assert Sweep.objects.get(pk=sweep.pk).last_seq == before + 3
+
+
+def test_a_batch_within_a_batch_of_the_same_sweep_leaves_its_events_to_the_outer_one(
+    cast, held_tasks, monkeypatch
+):
+    sweep = started_sweep(cast.team, text=tiny_yaml())
+    before = Sweep.objects.get(pk=sweep.pk).last_seq
+    sent: list[list[int]] = []
+    monkeypatch.setattr(events, "_publish", lambda _s, messages, _summary: sent.append(
+        [m["seq"] for m in messages]))  # fmt: skip
+    with transaction.atomic():
+        locked = sweeps.lock_sweep(sweep.pk)
+        with events.batched(locked):
+            events.emit(locked, events.TRIAL_QUEUED, {"trials": [1], "numbers": [1]})
+            with events.batched(locked):
+                events.emit(locked, events.TRIAL_QUEUED, {"trials": [2], "numbers": [2]})
+            events.emit(locked, events.TRIAL_QUEUED, {"trials": [3], "numbers": [3]})
+    seqs = list(Event.objects.filter(sweep=sweep, seq__gt=before).values_list("seq", flat=True))
+    assert sorted(seqs) == [before + 1, before + 2, before + 3]  # each stored once
+    assert sent == [[before + 1, before + 2, before + 3]]  # sent once, together, in order

@@ -9,7 +9,7 @@ import math
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from scheduler import handoff, queueing, rows, runner_db, scheduling, stored
@@ -90,6 +90,18 @@ def test_one_statement_stores_each_row_as_save_would(cast, held_tasks):
     assert (stored_second.last_metrics, stored_second.exit_code) == ({}, 0)
     assert stored_first.status == stored_second.status == "queued"
     assert Trial.objects.get(pk=third.pk).status == "queued"
+
+
+def test_a_value_too_long_for_its_column_is_refused_as_save_refuses_it(cast, held_tasks):
+    sweep = started_sweep(cast.team, text=hyperband_yaml(concurrency=2))
+    first, second = sweep.trials.filter(status="queued").order_by("id")[:2]
+    first.checkpoint_dir, second.worker = "/d" * 300, "w" * 201  # limits: 500 and 200
+    for save in (lambda: first.save(update_fields=["checkpoint_dir"]),
+                 lambda: save_fields([first, second], ["checkpoint_dir", "worker"])):  # fmt: skip
+        with pytest.raises(DataError, match="too long"), transaction.atomic():
+            save()
+    stored = Trial.objects.filter(pk__in=[first.pk, second.pk])
+    assert set(stored.values_list("checkpoint_dir", "worker")) == {("", "")}
 
 
 def test_it_refuses_unsaved_rows_and_rows_of_two_models(cast, held_tasks):

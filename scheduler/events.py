@@ -16,7 +16,6 @@ import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict, TypeVar
 
 from django.db import connection, transaction
@@ -273,49 +272,37 @@ def emit(sweep: Sweep, kind: str, payload: Payload) -> Event:
         summary = sweep_summary(sweep)
         transaction.on_commit(lambda: _publish(sweep.pk, [message], summary))
     else:
-        published.messages.append(message)
-        published.summary = sweep_summary(sweep)
+        published.append(message)
     if kind in HOOKED:
         webhooks.notify(sweep, event, HOOKED[kind](strict))
     return event
 
 
 _local = threading.local()  # .batches: sweep id -> events emitted in `batched`, not stored
-# .published: sweep id -> the messages of the events emitted in `batched`, sent together
-
-
-@dataclass
-class Published:
-    """The live messages of the events one `batched` block emitted for a sweep: sent in one
-    group message once the transaction commits (a round's finishes, queueing and claims
-    cost one send, not one each), with the sweep's summary as it was after the last."""
-
-    sweep_id: int
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def send(self) -> None:
-        _publish(self.sweep_id, self.messages, self.summary)
+# .published: sweep id -> the live messages of the events emitted in `batched`, not sent
 
 
 @contextmanager
 def batched(sweep: Sweep) -> Iterator[None]:
     """Store the events the block emits for the locked `sweep` in one statement, as it ends
     (one round trip for all of a scheduling round's events instead of one each), and send
-    their live messages in one group message once the transaction commits (`Published`)."""
+    their live messages in one group message once the transaction commits (a round's
+    finishes, queueing and claims cost one send, not one each), with the sweep's summary as
+    it is when the block ends."""
     batches: dict[int, list[Event]] = _local.__dict__.setdefault("batches", {})
-    published: dict[int, Published] = _local.__dict__.setdefault("published", {})
+    published: dict[int, list[dict[str, Any]]] = _local.__dict__.setdefault("published", {})
     if sweep.pk in batches:  # within a batch of this sweep already: that one stores them
         yield
         return
     pending = batches[sweep.pk] = []
-    published[sweep.pk] = Published(sweep.pk)
+    messages = published[sweep.pk] = []
     try:
         yield
         if pending:
             insert_with_seq(pending)
-        if published[sweep.pk].messages:
-            transaction.on_commit(published[sweep.pk].send)
+        if messages:
+            summary = sweep_summary(sweep)
+            transaction.on_commit(lambda: _publish(sweep.pk, messages, summary))
     finally:
         batches.pop(sweep.pk, None)
         published.pop(sweep.pk, None)

@@ -25,11 +25,16 @@ from django.db import connection, models
 M = TypeVar("M", bound=models.Model)
 
 
+def quote(name: str) -> str:
+    """Quote a table or column name as PostgreSQL does (no connection needed: statements
+    are built at import, also where no database is configured)."""
+    return f'"{name}"'
+
+
 @functools.cache
 def columns(model: type[models.Model]) -> str:
-    """Return the model's columns, quoted as PostgreSQL quotes names, in the order `fetch`
-    reads them (no database connection needed: statements are built at import)."""
-    return ", ".join(f'"{field.column}"' for field in model._meta.concrete_fields)
+    """Return the model's columns, quoted, in the order `fetch` reads them."""
+    return ", ".join(quote(field.column) for field in model._meta.concrete_fields)
 
 
 @functools.cache
@@ -62,7 +67,6 @@ def _update(
 ) -> tuple[str, list[models.Field[Any, Any]]]:
     meta = model._meta
     written = [meta.pk, *(meta.get_field(name) for name in fields)]
-    quote = connection.ops.quote_name
     casts = ", ".join(f"%s::{cast_type(field)}" for field in written)
     values = ", ".join([f"({casts})"] * count)
     names = ", ".join(quote(field.column) for field in written)
